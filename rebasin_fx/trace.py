@@ -1,0 +1,193 @@
+"""Front end: trace a model into an ATen-level torch.fx graph.
+
+The graph's placeholders are the model's parameters and buffers (one per
+distinct tensor) followed by the flattened example inputs. ``Traced.tensor_names``
+maps a placeholder to every state_dict key that holds that tensor (tied
+weights have several).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Sequence
+
+import torch
+import torch.fx
+from torch.func import functional_call
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.utils import _pytree as pytree
+
+from .errors import RebasinError, node_where
+
+
+@dataclasses.dataclass(frozen=True)
+class Traced:
+    """A traced model: its graph and which placeholders are which tensors."""
+
+    graph: torch.fx.Graph
+    # placeholder name -> state_dict keys (empty tuple: not in the state_dict)
+    tensor_names: dict[str, tuple[str, ...]]
+    # placeholder names of the example inputs, in order
+    input_names: tuple[str, ...]
+    tracer: str
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Put every submodule in eval mode, restoring each one's flag afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def model_tensors(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[tuple[str, ...]]]:
+    """Distinct parameter/buffer tensors and, for each, all names it goes by.
+
+    Names that are not state_dict keys (non-persistent buffers) are kept, but
+    ``state_dict_keys`` tells them apart.
+    """
+    by_id: dict[int, int] = {}
+    tensors: list[torch.Tensor] = []
+    names: list[list[str]] = []
+    items = list(model.named_parameters(remove_duplicate=False)) + list(
+        model.named_buffers(remove_duplicate=False)
+    )
+    for name, t in items:
+        if t is None:
+            continue
+        k = by_id.get(id(t))
+        if k is None:
+            by_id[id(t)] = len(tensors)
+            tensors.append(t)
+            names.append([name])
+        elif name not in names[k]:
+            names[k].append(name)
+    return tensors, [tuple(n) for n in names]
+
+
+def _trace_make_fx(model, args, kwargs, tensors, first_names):
+    def run(flat, *a, **kw):
+        return functional_call(model, dict(zip(first_names, flat)), a, kw, tie_weights=True)
+
+    def run_flat(flat, inputs):
+        a, kw = inputs
+        return run(flat, *a, **kw)
+
+    gm = make_fx(
+        run_flat,
+        tracing_mode="fake",
+        pre_dispatch=True,
+        record_stack_traces=True,
+    )(tensors, (tuple(args), dict(kwargs)))
+    return gm.graph
+
+
+def trace(
+    model: torch.nn.Module,
+    example_inputs: Sequence[Any] | Any,
+    example_kwargs: dict[str, Any] | None = None,
+) -> Traced:
+    """Trace ``model`` in eval mode into a graph over its parameters, buffers and inputs.
+
+    Example:
+        >>> import torch
+        >>> t = trace(torch.nn.Linear(3, 2), (torch.randn(1, 3),))
+        >>> sorted(v for names in t.tensor_names.values() for v in names)
+        ['bias', 'weight']
+    """
+    if isinstance(example_inputs, (torch.Tensor, dict)) or not isinstance(example_inputs, (tuple, list)):
+        example_inputs = (example_inputs,)
+    kwargs = dict(example_kwargs or {})
+    tensors, names = model_tensors(model)
+    state_keys = set(model.state_dict().keys())
+    first_names = [n[0] for n in names]
+    errors = []
+    graph = None
+    tracer = ""
+    with eval_mode(model), torch.no_grad():
+        try:
+            graph = _trace_make_fx(model, example_inputs, kwargs, tensors, first_names)
+            tracer = "make_fx"
+        except Exception as e:  # noqa: BLE001 - we report it below
+            errors.append(("make_fx", e))
+        if graph is None:
+            graph = _trace_export(model, example_inputs, kwargs, tensors, names, errors)
+            tracer = "export" if graph is not None else ""
+    if graph is None:
+        raise RebasinError(_trace_failure_message(model, errors)) from errors[-1][1]
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if tracer == "make_fx":
+        tensor_names = {}
+        for ph, ns in zip(placeholders, names):
+            tensor_names[ph.name] = tuple(n for n in ns if n in state_keys)
+        inputs = tuple(ph.name for ph in placeholders[len(names):])
+    else:
+        tensor_names = graph._rebasin_tensor_names  # type: ignore[attr-defined]
+        inputs = graph._rebasin_inputs  # type: ignore[attr-defined]
+    return Traced(graph=graph, tensor_names=tensor_names, input_names=inputs, tracer=tracer)
+
+
+def _trace_export(model, args, kwargs, tensors, names, errors):
+    """Fallback: torch.export (non-strict), mapping its signature to state_dict keys."""
+    try:
+        ep = torch.export.export(model, tuple(args), kwargs, strict=False)
+    except Exception as e:  # noqa: BLE001
+        errors.append(("torch.export", e))
+        return None
+    graph = ep.graph
+    sig = ep.graph_signature
+    alias = {}
+    for ns in names:
+        for n in ns:
+            alias[n] = ns
+    state_keys = set(model.state_dict().keys())
+    tensor_names: dict[str, tuple[str, ...]] = {}
+    inputs = []
+    for spec in sig.input_specs:
+        name = spec.arg.name if hasattr(spec.arg, "name") else None
+        if name is None:
+            continue
+        target = getattr(spec, "target", None)
+        if target is not None and target in alias:
+            tensor_names[name] = tuple(n for n in alias[target] if n in state_keys)
+        elif target is not None:
+            tensor_names[name] = (target,) if target in state_keys else ()
+        else:
+            inputs.append(name)
+    graph._rebasin_tensor_names = tensor_names  # type: ignore[attr-defined]
+    graph._rebasin_inputs = tuple(inputs)  # type: ignore[attr-defined]
+    return graph
+
+
+def _trace_failure_message(model, errors) -> str:
+    lines = [f"could not trace {type(model).__name__} into a graph."]
+    for tracer, e in errors:
+        msg = str(e).strip().splitlines()
+        first = msg[0] if msg else type(e).__name__
+        lines.append(f"  {tracer}: {type(e).__name__}: {first[:300]}")
+    lines.append(
+        "What to do: check that the example inputs have the shapes and dtypes the model's forward "
+        "expects; replace data-dependent Python control flow (if/for on tensor values) with tensor "
+        "ops (torch.where) or move it out of forward; for Hugging Face decoders pass use_cache=False."
+    )
+    return "\n".join(lines)
+
+
+def input_shapes_key(example_inputs, example_kwargs) -> tuple:
+    """A hashable key of the structure, shapes and dtypes of the inputs (for spec caching)."""
+    leaves, spec = pytree.tree_flatten((example_inputs, example_kwargs or {}))
+    key = []
+    for leaf in leaves:
+        if isinstance(leaf, torch.Tensor):
+            key.append(("T", tuple(leaf.shape), str(leaf.dtype)))
+        else:
+            key.append(("V", repr(leaf)))
+    return (str(spec), tuple(key))
+
+
+__all__ = ["Traced", "trace", "eval_mode", "model_tensors", "node_where"]
