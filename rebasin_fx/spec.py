@@ -240,7 +240,7 @@ def spec_from_analysis(an: Analysis, shapes: Mapping[str, tuple[int, ...]], buff
     sizes: dict[str, int] = {}
     for key in shapes:
         for axis, lay in enumerate(raw.get(key, ())):
-            leaves = _atoms(lay)
+            leaves = list(dict.fromkeys(_atoms(lay)))
             for k, (aid, n) in enumerate(leaves):
                 if aid in atom_names:
                     continue

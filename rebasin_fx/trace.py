@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
+import logging
+import os
+import traceback
 from typing import Any, Sequence
 
 import torch
@@ -31,6 +35,30 @@ class Traced:
     # placeholder names of the example inputs, in order
     input_names: tuple[str, ...]
     tracer: str
+
+
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """torch logs whole graphs at error level when a trace fails; we report the failure ourselves."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _user_frame(exc: BaseException) -> str:
+    """The innermost traceback frame in the user's code (not torch, not rebasin_fx)."""
+    torch_dir = os.path.dirname(torch.__file__)
+    here = os.path.dirname(__file__)
+    best = ""
+    for fr in traceback.extract_tb(exc.__traceback__):
+        if fr.filename.startswith(torch_dir) or fr.filename.startswith(here) or "<" in fr.filename:
+            continue
+        best = f'{fr.filename}:{fr.lineno} in {fr.name}: {(fr.line or "").strip()}'
+    return best
 
 
 @contextlib.contextmanager
@@ -109,7 +137,7 @@ def trace(
     errors = []
     graph = None
     tracer = ""
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), _quiet_torch_logs():
         try:
             graph = _trace_make_fx(model, example_inputs, kwargs, tensors, first_names)
             tracer = "make_fx"
@@ -170,6 +198,11 @@ def _trace_failure_message(model, errors) -> str:
         msg = str(e).strip().splitlines()
         first = msg[0] if msg else type(e).__name__
         lines.append(f"  {tracer}: {type(e).__name__}: {first[:300]}")
+        where = _user_frame(e)
+        if where:
+            lines.append(f"    failing line: {where}")
+        if "data-dependent" in str(e) or "DataDependent" in type(e).__name__:
+            lines.append("    (the model turns a tensor value into a Python bool/int: data-dependent control flow)")
     lines.append(
         "What to do: check that the example inputs have the shapes and dtypes the model's forward "
         "expects; replace data-dependent Python control flow (if/for on tensor values) with tensor "
