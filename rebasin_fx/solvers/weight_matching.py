@@ -140,8 +140,47 @@ def signature_start(spec, A, B, members) -> dict[str, torch.Tensor]:
     return perms
 
 
-def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing):
+def _dependencies(spec, m: _Member) -> tuple[str, ...]:
+    """Groups whose permutation changes this member's product (all of the tensor's but the member's own leaf)."""
+    occurrences = [(axis, name, path) for axis, lay in enumerate(spec.axes[m.key]) if lay is not None
+                   for name, path in L.groups_in(lay)]
+    return tuple(sorted({name for axis, name, path in occurrences if (axis, path) != (m.axis, m.path)}))
+
+
+class _ProductCache:
+    """Member products A_u @ B_u^T, reused while none of their dependencies changed.
+
+    Near convergence most permutations stop changing, so most products repeat;
+    ``budget`` bytes bounds the memory held.
+    """
+
+    def __init__(self, spec, members, budget: int):
+        self.deps = {id(m): _dependencies(spec, m) for ms in members.values() for m in ms}
+        self.store: dict[int, tuple[tuple, torch.Tensor]] = {}
+        self.budget = budget
+        self.used = 0
+
+    def get(self, m, versions):
+        hit = self.store.get(id(m))
+        if hit is not None and hit[0] == tuple(versions[d] for d in self.deps[id(m)]):
+            return hit[1]
+        return None
+
+    def put(self, m, versions, prod):
+        size = prod.numel() * prod.element_size()
+        old = self.store.get(id(m))
+        if old is not None:
+            self.used -= old[1].numel() * old[1].element_size()
+        elif self.used + size > self.budget:
+            return
+        self.store[id(m)] = (tuple(versions[d] for d in self.deps[id(m)]), prod)
+        self.used += size
+
+
+def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing, cache_bytes):
     names = list(spec.groups)
+    versions = {n: 0 for n in names}
+    cache = _ProductCache(spec, members, cache_bytes)
     history = [_objective(A, B, spec, perms)]
     for _ in range(max_iter):
         improved = False
@@ -153,8 +192,11 @@ def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing):
             for m in members[name]:
                 if m.key not in A:
                     continue
-                b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
-                prod = _units(A[m.key], m, n) @ _units(b, m, n).T
+                prod = cache.get(m, versions)
+                if prod is None:
+                    b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
+                    prod = _units(A[m.key], m, n) @ _units(b, m, n).T
+                    cache.put(m, versions, prod)
                 cost = prod.double() if cost is None else cost + prod.double()
             t1 = time.perf_counter()
             timing["cost"] += t1 - t0
@@ -167,6 +209,7 @@ def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing):
             gain = float(cost[ar, new].sum() - cost[ar, perms[name]].sum())
             if gain > tol * max(1.0, abs(float(cost[ar, perms[name]].sum()))):
                 perms[name] = new
+                versions[name] += 1
                 improved = True
         history.append(_objective(A, B, spec, perms))
         if bar is not None:
@@ -187,6 +230,7 @@ def weight_matching(
     include_buffers: bool = False,
     tol: float = 1e-12,
     progress: bool = False,
+    cache_bytes: int = 1 << 30,
 ) -> Permutations:
     """Find permutations of B's units that maximise the similarity of B's weights to A's.
 
@@ -196,7 +240,8 @@ def weight_matching(
     Each sweep visits the groups in a fresh order drawn from ``seed``; the descent
     stops after a sweep with no improvement or after ``max_iter`` sweeps.
     Buffers (BatchNorm running statistics) are permuted but not matched on unless
-    ``include_buffers``.
+    ``include_buffers``. Per-member cost products are reused while their
+    inputs do not change, within ``cache_bytes`` of memory.
 
     Example:
         >>> import torch, rebasin_fx as rfx
@@ -237,7 +282,7 @@ def weight_matching(
             perms = as_perms(spec, start)
             label = f"given{i}" if len(starts) > 1 else "given"
         rng = np.random.default_rng(seed)
-        perms, hist = _descend(spec, A, B, members, dict(perms), max_iter, rng, tol, bar, timing)
+        perms, hist = _descend(spec, A, B, members, dict(perms), max_iter, rng, tol, bar, timing, cache_bytes)
         history[label] = hist
         log.info("weight matching start %s: objective %s over %d sweeps", label, hist[-1], len(hist) - 1)
         if best is None or hist[-1] > best[2]:
