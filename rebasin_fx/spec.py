@@ -91,6 +91,26 @@ class PermutationSpec:
 
     __repr__ = __str__
 
+    def to_networkx(self):
+        """A bipartite networkx graph: group nodes and tensor nodes, an edge per moved axis.
+
+        Example:
+            >>> import torch, rebasin_fx as rfx
+            >>> mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+            >>> g = rfx.permutation_spec(mlp, (torch.randn(1, 4),)).to_networkx()
+            >>> sorted(g.neighbors("group:0.weight:0"))
+            ['tensor:0.bias', 'tensor:0.weight', 'tensor:2.weight']
+        """
+        import networkx as nx
+
+        g = nx.MultiGraph()
+        for name, grp in self.groups.items():
+            g.add_node(f"group:{name}", kind="group", size=grp.size)
+            for key, axis in grp.members:
+                g.add_node(f"tensor:{key}", kind="tensor", shape=self.shapes[key])
+                g.add_edge(f"group:{name}", f"tensor:{key}", axis=axis, layout=L.to_text(self.axes[key][axis]))
+        return g
+
     # --- checking -----------------------------------------------------------
     def random_perms(self, seed: int = 0) -> dict[str, torch.Tensor]:
         """One random permutation per group (seeded)."""

@@ -193,3 +193,20 @@ class GroupNormNet(nn.Module):
         x = F.gelu(self.gn1(self.conv1(x)))
         x = F.gelu(self.gn2(self.conv2(x)))
         return self.fc(F.avg_pool2d(x, 2).amax((2, 3)))
+
+
+class Conv1d3dNet(nn.Module):
+    """conv1d on a sequence and conv3d on a volume, joined by concatenating pooled features."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv1d(2, 6, 3, padding=1), nn.BatchNorm1d(6)
+        self.c3, self.b3 = nn.Conv3d(1, 4, 3, padding=1), nn.BatchNorm3d(4)
+        self.t3 = nn.ConvTranspose3d(4, 5, 2, stride=2)
+        self.fc = nn.Linear(11, 3)
+
+    def forward(self, seq, vol):
+        a = F.relu(self.b1(self.c1(seq))).mean(-1)
+        v = F.relu(self.b3(self.c3(vol)))
+        v = F.relu(self.t3(v)).amax((2, 3, 4))
+        return self.fc(torch.cat([a, v], 1))

@@ -48,6 +48,13 @@ GROUPNORM = {
     "fc.weight": (None, _g("G2", "C2")), "fc.bias": (None,),
 }
 
+CONV13 = {
+    "c1.weight": ("A", None, None), "c1.bias": ("A",), **bn("b1", "A"),
+    "c3.weight": ("V", None, None, None, None), "c3.bias": ("V",), **bn("b3", "V"),
+    "t3.weight": ("V", "T", None, None, None), "t3.bias": ("T",),
+    "fc.weight": (None, _s("A", "T")), "fc.bias": (None,),
+}
+
 VGG_FLAT = dict(M.vggish_axes(), **{"fc1.weight": ("P3", _g("P2", 16))})
 
 CASES = {
@@ -58,6 +65,7 @@ CASES = {
     "separable": (lambda: M.SeparableNet(), (2, 3, 8, 8), M.separable_axes()),
     "grouped": (lambda: M.GroupedNet(), (2, 3, 8, 8), GROUPED),
     "groupnorm": (lambda: M.GroupNormNet(), (2, 3, 8, 8), GROUPNORM),
+    "conv1d_conv3d_transposed": (lambda: M.Conv1d3dNet(), [(2, 2, 10), (2, 1, 4, 4, 4)], CONV13),
 }
 
 
@@ -66,15 +74,15 @@ def case(request):
     make, shape, expected = CASES[request.param]
     torch.manual_seed(0)
     model = randomize_bn(make(), seed=1).eval()
-    x = torch.randn(*shape)
-    spec = rfx.permutation_spec(model, (x,))
+    x = tuple(torch.randn(*s) for s in shape) if isinstance(shape, list) else (torch.randn(*shape),)
+    spec = rfx.permutation_spec(model, x)
     return request.param, model, x, spec, expected
 
 
 def test_functional_check(case):
     name, model, x, spec, _ = case
     for seed in range(3):
-        assert spec.check(model, (x,), seed=seed) <= 1e-6
+        assert spec.check(model, x, seed=seed) <= 1e-6
 
 
 def test_spec_equals_hand_written(case):
@@ -89,12 +97,12 @@ def test_planted_permutation_recovered_exactly(case):
     snap_a, snap_b = snapshot(model_a), snapshot(model_b)
     # B computes the same function as A but its weights differ
     with torch.no_grad():
-        assert torch.allclose(model_a(x), model_b(x), atol=1e-5)
+        assert torch.allclose(model_a(*x), model_b(*x), atol=1e-5)
     assert any(not torch.equal(v, model_b.state_dict()[k]) for k, v in snap_a.items())
     # the default runs both starts; identity alone suffices without product (grouped) layouts
     inits = [None, "signature"] + (["identity"] if name in ("mlp", "vggish", "resnet20") else [])
     for init in inits:
-        res = rfx.align(model_a, model_b, (x,), init=init)
+        res = rfx.align(model_a, model_b, x, init=init)
         sd = res.model.state_dict()
         for k, v in model_a.state_dict().items():
             assert torch.equal(sd[k], v), f"{name} ({init} start): {k} not recovered"

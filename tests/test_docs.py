@@ -1,0 +1,44 @@
+"""Every Python example in the README and docs runs; the benchmark scripts do not rot."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
+def python_blocks(path):
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+CASES = [(p, i, code) for p in DOCS for i, code in enumerate(python_blocks(p))]
+
+
+@pytest.mark.parametrize("path,index,code", CASES, ids=[f"{p.name}-{i}" for p, i, _ in CASES])
+def test_doc_example_runs(path, index, code):
+    exec(compile(code, f"{path.name}[{index}]", "exec"), {})
+
+
+def test_readme_quickstart_is_two_commands_and_ci_runs_the_second():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 1
+    commands = [ln for ln in blocks[0].splitlines() if ln.strip()]
+    assert len(commands) == 2
+    assert "demo" in commands[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1].strip() in ci
+
+
+def test_align_speed_benchmark_smoke():
+    from benchmarks import align_speed
+
+    rows = align_speed.run(quick=True)
+    assert [r["model"] for r in rows] == ["MLP 784-512x3-10", "ResNet-20 x1", "ResNet-20 x4"]
+    for r in rows:
+        assert r["check_err"] <= 1e-6
+        assert r["identity_sweeps"] >= 1 and r["signature_sweeps"] >= 1

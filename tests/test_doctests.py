@@ -1,0 +1,18 @@
+"""The docstring examples of the public API run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["rebasin_fx.trace", "rebasin_fx.spec", "rebasin_fx.permute", "rebasin_fx.derive",
+           "rebasin_fx.solvers.weight_matching", "rebasin_fx.align"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstrings(name):
+    mod = importlib.import_module(name)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
