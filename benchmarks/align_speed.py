@@ -42,9 +42,9 @@ def models(quick: bool):
     return out
 
 
+@torch.no_grad()
 def run(quick: bool = False) -> list[dict]:
     rows = []
-    torch.set_grad_enabled(False)
     for name, make, shape in models(quick):
         torch.manual_seed(0)
         a = make().eval()
