@@ -14,12 +14,11 @@ UNARY = aten(
     "leaky_relu_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "mish", "mish_", "softplus",
     "neg", "exp", "log", "log1p", "expm1", "abs", "sqrt", "rsqrt", "square", "reciprocal", "sin",
     "cos", "erf", "sign", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_",
-    "clip", "clip_", "clone", "contiguous", "alias", "detach", "detach_", "lift_fresh_copy",
+    "clip", "clip_", "clone", "contiguous", "alias", "detach", "detach_",
     "_to_copy", "to", "type_as", "dropout", "dropout_", "feature_dropout", "alpha_dropout",
     "feature_alpha_dropout", "native_dropout", "bernoulli", "logit", "threshold", "hardshrink",
     "softshrink", "tanhshrink", "silu_backward", "nan_to_num", "round", "floor", "ceil", "trunc",
-    "frac", "sgn", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite", "zeros_like",
-    "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "fill", "fill_", "zero_",
+    "frac", "sgn", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite", "fill", "fill_", "zero_",
     "positive",
 )
 

@@ -279,3 +279,152 @@ def einsum(ctx, node):
         if ch in letters and o.size != 1:
             ctx.unify(letters[ch], o)
     return out
+
+
+def _pin_dims_rule(dims_of):
+    """Ops that move values along some axes (roll, flip): those axes are pinned, the rest pass."""
+
+    def fn(ctx, node):
+        x = ctx.axes(node.args[0])
+        out = ctx.fresh_out()
+        dims = [int(d) % len(x) for d in dims_of(ctx)]
+        for i, (a, o) in enumerate(zip(x, out)):
+            if i in dims:
+                ctx.pin([a, o], f"{node.target.overloadpacket.__name__} along this axis")
+            else:
+                ctx.unify(a, o)
+        return out
+
+    return fn
+
+
+def _roll_dims(ctx):
+    dims = ctx.arg(2, "dims", None)
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+        return range(len(ctx.axes(ctx.node.args[0])))  # flattened roll moves everything
+    return [dims] if isinstance(dims, int) else dims
+
+
+rule(*aten("roll"))(_pin_dims_rule(_roll_dims))
+rule(*aten("flip"))(_pin_dims_rule(lambda ctx: ctx.arg(1, "dims")))
+rule(*aten("index_select"))(_pin_dims_rule(lambda ctx: [ctx.arg(1, "dim")]))
+rule(*aten("tril", "triu"))(_pin_dims_rule(lambda ctx: [-1, -2]))
+
+
+@rule(*aten("index"))
+def index(ctx, node):
+    """x[..., idx, ...]: indexed axes are pinned; the others pass through to where torch puts them."""
+    x = ctx.axes(node.args[0])
+    indices = list(node.args[1])
+    out = ctx.fresh_out()
+    used = [i for i, ix in enumerate(indices) if ix is not None]
+    ctx.pin([x[i] for i in used], "indexed axis")
+    idx_shapes = [ctx.axes(indices[i]) for i in used]
+    if any(s is None for s in idx_shapes):
+        ctx.pin([x, out], "indexing with a non-tensor index")
+        return out
+    n_idx = max(len(s) for s in idx_shapes)
+    adjacent = used == list(range(used[0], used[-1] + 1))
+    rest = [i for i in range(len(x)) if i not in used]
+    if adjacent:
+        pos = used[0]
+        layout = [("x", i) for i in rest if i < pos] + [("idx", k) for k in range(n_idx)] + [("x", i) for i in rest if i > pos]
+    else:
+        layout = [("idx", k) for k in range(n_idx)] + [("x", i) for i in rest]
+    if len(layout) != len(out):
+        ctx.pin([x, out], "indexing with an unexpected result shape")
+        return out
+    for (kind, i), o in zip(layout, out):
+        if kind == "x":
+            ctx.unify(x[i], o)
+        else:
+            ctx.pin([o], "axis produced by indexing")
+    return out
+
+
+@rule(*aten("repeat"))
+def repeat(ctx, node):
+    """Tiling r times: the axis becomes pinned(r) x old axis; new leading axes are pinned."""
+    x = ctx.axes(node.args[0])
+    reps = list(node.args[1])
+    out = ctx.fresh_out()
+    lead = len(reps) - len(x)
+    ctx.pin(list(out[:lead]), "axis added by repeat")
+    t = ctx.terms
+    for a, r, o in zip(x, reps[lead:], out[lead:]):
+        if r == 1:
+            ctx.unify(a, o)
+        else:
+            ctx.unify(o, t.product([t.pinned(r, ctx.note("repeat tiles this axis")), a]), "repeat")
+    return out
+
+
+@rule(*aten("repeat_interleave"))
+def repeat_interleave(ctx, node):
+    """Each unit copied r times in a row: the axis becomes old axis x (copies, constant along)."""
+    x = ctx.axes(node.args[0])
+    out = ctx.fresh_out()
+    reps = node.args[1] if len(node.args) > 1 else None
+    dim = ctx.arg(2, "dim", None)
+    if x is None or not isinstance(reps, int) or dim is None:
+        ctx.pin([x, out], "repeat_interleave with tensor repeats or no dim")
+        return out
+    dim = int(dim) % len(x)
+    t = ctx.terms
+    for i, (a, o) in enumerate(zip(x, out)):
+        if i == dim:
+            ctx.unify(o, t.product([a, t.new(reps)]), "repeat_interleave")
+        else:
+            ctx.unify(a, o)
+    return out
+
+
+@rule(*aten("pixel_shuffle", "pixel_unshuffle"))
+def pixel_shuffle(ctx, node):
+    """pixel_shuffle: channels C*r*r -> C; the r*r part goes to the (pinned) spatial axes."""
+    x = ctx.axes(node.args[0])
+    out = ctx.fresh_out()
+    r = int(node.args[1])
+    t = ctx.terms
+    n = len(x)
+    ctx.unify_all(x[: n - 3], out[: n - 3])
+    ctx.pin(list(x[n - 2 :]) + list(out[n - 2 :]), "spatial axes of pixel shuffle")
+    if node.target.overloadpacket.__name__ == "pixel_shuffle":
+        ctx.unify(x[n - 3], t.product([out[n - 3], t.pinned(r * r, ctx.note("pixel shuffle"))]), "pixel_shuffle")
+    else:
+        ctx.unify(out[n - 3], t.product([x[n - 3], t.pinned(r * r, ctx.note("pixel unshuffle"))]), "pixel_unshuffle")
+    return out
+
+
+@rule(*aten("channel_shuffle", "native_channel_shuffle"))
+def channel_shuffle(ctx, node):
+    """Channels g x c come out as c x g."""
+    x = ctx.axes(node.args[0])
+    out = ctx.fresh_out()
+    g = int(node.args[1])
+    t = ctx.terms
+    for i, (a, o) in enumerate(zip(x, out)):
+        if i != 1:
+            ctx.unify(a, o)
+    G, K = t.new(g), t.new(x[1].size // g)
+    ctx.unify(x[1], t.product([G, K]), "channel_shuffle")
+    ctx.unify(out[1], t.product([K, G]), "channel_shuffle")
+    return out
+
+
+@rule(*aten("baddbmm", "addbmm"))
+def baddbmm(ctx, node):
+    """input + b1 @ b2 (batched): the product rule plus a broadcast add."""
+    from .elementwise import broadcast
+
+    b1, b2 = ctx.axes(node.args[1]), ctx.axes(node.args[2])
+    out = ctx.fresh_out()
+    name = node.target.overloadpacket.__name__
+    ctx.unify(b1[-1], b2[-2])
+    ctx.unify(b1[-2], out[-2])
+    ctx.unify(b2[-1], out[-1])
+    if name == "baddbmm":
+        ctx.unify(b1[0], out[0])
+        ctx.unify(b2[0], out[0])
+    broadcast(ctx, [node.args[0]], out)
+    return out
