@@ -230,7 +230,15 @@ def _run_rule(ctx: Ctx, node: torch.fx.Node) -> None:
             return
         _unknown(ctx, node)
         return
-    out = fn(ctx, node)
+    try:
+        out = fn(ctx, node)
+    except Exception as e:  # noqa: BLE001 - a rule that cannot handle a call site pins it
+        out = ctx.fresh_out()
+        ctx.env[node] = out
+        touched = [ctx.env.get(a) for a in _tensor_args(node)] + [out]
+        ctx.pin(touched, f"the op's rule could not handle this call ({type(e).__name__}: {e}): its axes are pinned",
+                unknown_op=True)
+        return
     ctx.env[node] = out
 
 

@@ -27,7 +27,9 @@ BINARY = aten(
     "remainder", "fmod", "pow", "pow_", "maximum", "minimum", "max_other", "min_other", "eq", "ne",
     "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
     "bitwise_xor", "where", "masked_fill", "masked_fill_", "lerp", "lerp_", "addcmul", "addcdiv",
-    "atan2", "hypot", "copysign", "xlogy", "copy", "copy_", "threshold_backward", "prelu_scalar",
+    "atan2", "hypot", "copysign", "xlogy", "copy", "copy_", "threshold_backward", "__and__", "__or__",
+    "__xor__", "__iand__", "__ior__", "bitwise_left_shift", "bitwise_right_shift", "fmax", "fmin",
+    "clamp_tensor",
 )
 
 

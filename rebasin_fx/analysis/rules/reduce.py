@@ -123,3 +123,18 @@ def pad(ctx, node):
 def interpolate(ctx, node):
     x = ctx.axes(node.args[0])
     return _spatial(ctx, node, max(0, len(x) - 2))
+
+
+# max/min with a tensor second operand are element-wise, not reductions
+def _binary_overloads():
+    import torch
+
+    from .elementwise import binary
+
+    for op in (torch.ops.aten.max, torch.ops.aten.min):
+        for name in ("other", "out"):
+            if name in op.overloads():
+                rule(getattr(op, name))(binary)
+
+
+_binary_overloads()

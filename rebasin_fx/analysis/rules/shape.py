@@ -428,3 +428,5 @@ def baddbmm(ctx, node):
         ctx.unify(b2[0], out[0])
     broadcast(ctx, [node.args[0]], out)
     return out
+rule(*aten("diff", "cummax", "cummin"))(_pin_dims_rule(lambda ctx: [ctx.arg(2, "dim", -1) if ctx.node.target.overloadpacket.__name__ == "diff" else ctx.arg(1, "dim")]))
+rule(*aten("gather", "take_along_dim"))(_pin_dims_rule(lambda ctx: [ctx.arg(1, "dim")]))
