@@ -8,7 +8,9 @@ weights have several).
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import dataclasses
 import io
 import logging
@@ -59,6 +61,38 @@ def _user_frame(exc: BaseException) -> str:
             continue
         best = f'{fr.filename}:{fr.lineno} in {fr.name}: {(fr.line or "").strip()}'
     return best
+
+
+@contextlib.contextmanager
+def preserve_module_state(model: torch.nn.Module):
+    """Undo what a forward pass writes into modules' Python state (e.g. caches of fake tensors).
+
+    Some models cache tensors in eval mode (timm's LeViT caches attention biases);
+    a trace would leave fake tensors there. Attributes and the contents of dict,
+    list and set attributes are put back as they were, in place.
+    """
+    saved = []
+    for m in model.modules():
+        attrs = dict(m.__dict__)
+        contents = {k: copy.copy(v) for k, v in attrs.items() if type(v) in (dict, list, set, collections.OrderedDict)}
+        saved.append((m, attrs, contents))
+    try:
+        yield
+    finally:
+        for m, attrs, contents in saved:
+            for k in [k for k in m.__dict__ if k not in attrs]:
+                del m.__dict__[k]
+            m.__dict__.update(attrs)
+            for k, v in contents.items():
+                target = attrs[k]
+                if isinstance(target, dict):
+                    target.clear()
+                    target.update(v)
+                elif isinstance(target, list):
+                    target[:] = v
+                else:
+                    target.clear()
+                    target.update(v)
 
 
 @contextlib.contextmanager
@@ -137,7 +171,7 @@ def trace(
     errors = []
     graph = None
     tracer = ""
-    with eval_mode(model), torch.no_grad(), _quiet_torch_logs():
+    with preserve_module_state(model), eval_mode(model), torch.no_grad(), _quiet_torch_logs():
         try:
             graph = _trace_make_fx(model, example_inputs, kwargs, tensors, first_names)
             tracer = "make_fx"

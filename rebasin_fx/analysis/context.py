@@ -168,7 +168,9 @@ def analyse(traced: Traced, constant_axes=None) -> Analysis:
     non-state_dict tensor (a constant) vary; by default all of them do.
     """
     from . import rules  # noqa: F401  (registers the rules)
+    from .passes import split_stacked_slices
 
+    split_stacked_slices(traced.graph)
     terms = Terms()
     ctx = Ctx(traced, terms)
     graph = traced.graph
