@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch.utils import _pytree as pytree
 
@@ -43,7 +41,9 @@ def functional_check(spec, model, example_inputs, example_kwargs=None, seed: int
 
     if isinstance(example_inputs, (torch.Tensor, dict)) or not isinstance(example_inputs, (tuple, list)):
         example_inputs = (example_inputs,)
-    base = copy.deepcopy(model).double()
+    from .permute import clone_model, reset_module_caches
+
+    base = reset_module_caches(clone_model(model).double())
     args = pytree.tree_map(_to_double, tuple(example_inputs))
     kwargs = pytree.tree_map(_to_double, dict(example_kwargs or {}))
     with eval_mode(base):

@@ -6,7 +6,6 @@ rebasin_fx[demo]``); nothing is downloaded.
 
 from __future__ import annotations
 
-import copy
 import time
 
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import RebasinError
+from .permute import clone_model
 
 
 def mnist_subset(n_train: int = 4000):
@@ -70,7 +70,7 @@ def evaluate(model: nn.Module, data) -> tuple[float, float]:
 
 def lerp_curve(model_a: nn.Module, model_b: nn.Module, data, steps: int = 11) -> list[tuple[float, float, float]]:
     """[(t, loss, accuracy)] along the straight line from A (t=0) to B (t=1)."""
-    work = copy.deepcopy(model_a)
+    work = clone_model(model_a)
     sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
     out = []
     for i in range(steps):

@@ -61,6 +61,41 @@ def inverse(perms: Perms) -> dict[str, torch.Tensor]:
     return {k: torch.argsort(torch.as_tensor(p)) for k, p in perms.items()}
 
 
+def clone_model(model: torch.nn.Module) -> torch.nn.Module:
+    """``copy.deepcopy`` that also copes with cached non-leaf tensors (they are copied detached)."""
+    memo: dict = {}
+
+    def visit(v):
+        if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter) and v.grad_fn is not None:
+            memo[id(v)] = v.detach().clone()
+        elif isinstance(v, dict):
+            for x in v.values():
+                visit(x)
+        elif isinstance(v, (list, tuple, set)):
+            for x in v:
+                visit(x)
+
+    for m in model.modules():
+        for k, v in m.__dict__.items():
+            if k not in ("_parameters", "_modules"):
+                visit(v)
+    return copy.deepcopy(model, memo)
+
+
+def reset_module_caches(model: torch.nn.Module) -> torch.nn.Module:
+    """Let modules drop what they cached from their old weights; training flags are kept.
+
+    Some modules cache tensors derived from their parameters in eval mode (timm's
+    LeViT and EfficientFormer cache attention biases) and drop the cache in
+    ``train()``. A permuted copy must not keep the cache of the original.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.train(True)
+    for m, flag in flags:
+        m.training = flag
+    return model
+
+
 def apply_permutations(model_or_state_dict, spec: PermutationSpec, perms: Perms):
     """Return a permuted copy of a model (nn.Module) or of a state_dict; the input is untouched.
 
@@ -76,12 +111,12 @@ def apply_permutations(model_or_state_dict, spec: PermutationSpec, perms: Perms)
         True
     """
     if isinstance(model_or_state_dict, torch.nn.Module):
-        model = copy.deepcopy(model_or_state_dict)
+        model = clone_model(model_or_state_dict)
         sd = model.state_dict()
         new = permute_state_dict(sd, spec, perms)
         with torch.no_grad():
             for key, t in new.items():
                 if key in spec.axes:
                     sd[key].copy_(t)
-        return model
+        return reset_module_caches(model)
     return permute_state_dict(model_or_state_dict, spec, perms)

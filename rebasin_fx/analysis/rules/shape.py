@@ -307,7 +307,11 @@ def _roll_dims(ctx):
 
 rule(*aten("roll"))(_pin_dims_rule(_roll_dims))
 rule(*aten("flip"))(_pin_dims_rule(lambda ctx: ctx.arg(1, "dims")))
-rule(*aten("index_select"))(_pin_dims_rule(lambda ctx: [ctx.arg(1, "dim")]))
+@rule(*aten("index_select"))
+def index_select(ctx, node):
+    out = _pin_dims_rule(lambda c: [c.arg(1, "dim")])(ctx, node)
+    ctx.pin([ctx.axes(node.args[2])], "index tensor")
+    return out
 rule(*aten("tril", "triu"))(_pin_dims_rule(lambda ctx: [-1, -2]))
 
 
@@ -319,6 +323,7 @@ def index(ctx, node):
     out = ctx.fresh_out()
     used = [i for i, ix in enumerate(indices) if ix is not None]
     ctx.pin([x[i] for i in used], "indexed axis")
+    ctx.pin([ctx.axes(indices[i]) for i in used], "index tensor")
     idx_shapes = [ctx.axes(indices[i]) for i in used]
     if any(s is None for s in idx_shapes):
         ctx.pin([x, out], "indexing with a non-tensor index")
@@ -429,4 +434,9 @@ def baddbmm(ctx, node):
     broadcast(ctx, [node.args[0]], out)
     return out
 rule(*aten("diff", "cummax", "cummin"))(_pin_dims_rule(lambda ctx: [ctx.arg(2, "dim", -1) if ctx.node.target.overloadpacket.__name__ == "diff" else ctx.arg(1, "dim")]))
-rule(*aten("gather", "take_along_dim"))(_pin_dims_rule(lambda ctx: [ctx.arg(1, "dim")]))
+@rule(*aten("gather", "take_along_dim"))
+def gather(ctx, node):
+    """Values picked by an index tensor: everything it touches is pinned."""
+    out = ctx.fresh_out()
+    ctx.pin([ctx.axes(a) for a in node.args if ctx.axes(a) is not None] + [out], "gather by index")
+    return out

@@ -1,0 +1,60 @@
+"""Bugs found on real models, each reduced to a small model."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import rebasin_fx as rfx
+
+
+class CachedBias(nn.Module):
+    """Like timm's EfficientFormer/LeViT: an index buffer into a bias table, cached in eval mode."""
+
+    def __init__(self, heads=4, n=5):
+        super().__init__()
+        self.q = nn.Linear(8, heads * 4)
+        self.k = nn.Linear(8, heads * 4)
+        self.v = nn.Linear(8, heads * 4)
+        self.out = nn.Linear(heads * 4, 3)
+        self.heads = heads
+        self.biases = nn.Parameter(torch.randn(heads, 2 * n))
+        self.register_buffer("idx", torch.randint(0, 2 * n, (n, n)))
+        self.cache = {}
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode:
+            self.cache = {}
+        return self
+
+    def bias(self):
+        if self.training:
+            return self.biases[:, self.idx]
+        if "b" not in self.cache:
+            self.cache["b"] = self.biases[:, self.idx]
+        return self.cache["b"]
+
+    def forward(self, x):  # x: [B, n, 8]
+        B, N, _ = x.shape
+        q, k, v = (f(x).view(B, N, self.heads, 4).transpose(1, 2) for f in (self.q, self.k, self.v))
+        att = (q @ k.transpose(-1, -2) + self.bias()).softmax(-1)
+        return self.out((att @ v).transpose(1, 2).reshape(B, N, -1)).mean(1)
+
+
+def test_index_buffer_is_pinned_and_caches_are_not_kept():
+    torch.manual_seed(0)
+    model = CachedBias().eval()
+    x = torch.randn(2, 5, 8)
+    model(x)  # fills the cache, as a user's evaluation would
+    spec = rfx.permutation_spec(model, (x,))
+    assert "idx" not in spec.axes  # an index tensor must never be permuted
+    assert model.cache and not any(isinstance(v, torch._subclasses.FakeTensor) for v in model.cache.values())
+    assert spec.check(model, (x,)) <= 1e-6
+    perms = spec.random_perms(seed=2)
+    permuted = rfx.apply_permutations(model, spec, perms)
+    with torch.no_grad():
+        assert torch.allclose(permuted(x), model(x), atol=1e-5)  # stale cache would break this
+    res = rfx.align(model, permuted, (x,))
+    for k, v in model.state_dict().items():
+        assert torch.equal(res.model.state_dict()[k], v)
