@@ -92,3 +92,25 @@ def test_size_one_factors_dropped():
 )
 def test_reshape_blocks(src, dst, blocks):
     assert reshape_blocks(src, dst) == blocks
+
+
+def test_sum_meets_product_distributes():
+    """(A (+) B) meeting 2 x K (a channel shuffle's view): both branches become K."""
+    t = Terms()
+    a, b = t.new(4), t.new(4)
+    s = t.sum([a, b])
+    g, k = t.new(2), t.new(4)
+    t.unify(s, t.product([g, k]), "view")
+    assert t.find(a) is t.find(k) and t.find(b) is t.find(k)
+
+
+def test_halves_of_an_interleaved_axis_stay_interleaved():
+    """K x pinned(2) cut in halves: (K1 x 2) (+) (K2 x 2)."""
+    t = Terms()
+    k = t.new(8)
+    z = t.product([k, t.pinned(2, "shuffle")])
+    h1, h2 = t.new(8), t.new(8)
+    t.unify(z, t.sum([h1, h2]), "chunk")
+    assert [x.size for x in t.leaves(h1)] == [4, 2]
+    assert [x.size for x in t.leaves(k)] == [4, 4]
+    assert not t.is_pinned(h1) and not t.is_pinned(h2)

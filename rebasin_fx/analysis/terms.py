@@ -146,13 +146,42 @@ class Terms:
             if len(fa) == 1 or len(fb) == 1:
                 self.unify(fa[0] if len(fa) == 1 else a, fb[0] if len(fb) == 1 else b, why)
                 return
-            ok = False
+            ok = self._distribute(a, b, fa, fb, why)
         if not ok:
             self.pin(a, why)
             self.pin(b, why)
         a, b = self.find(a), self.find(b)
         if a is not b:
             a.parent = b
+
+    def _distribute(self, a: Var, b: Var, fa: list[Var], fb: list[Var], why: str) -> bool:
+        """A sum meeting a product: ``(P1 (+) P2) x R = (P1 x R) (+) (P2 x R)``.
+
+        The product's outer factor is split at the sum's boundaries (scaled by
+        the rest); a channel shuffle of two equal branches (``2 x C``) makes
+        both branches ``C``, and halves of an interleaved axis stay interleaved.
+        """
+        parts, factors = (fa, fb) if a.kind == SUM else (fb, fa)
+        rest = self.product(factors[1:])
+        r = rest.size
+        if r == 0 or any(p.size % r for p in parts):
+            return False
+        outer = [self.new(p.size // r) for p in parts]
+        self.unify(factors[0], self.sum(outer), why)
+        for p, o in zip(parts, outer):
+            self.unify(p, self.product([o, rest]), why)
+        return True
+
+    def _split_product(self, big: Var, first: int, why: str):
+        """``F x R`` cut after ``first`` units, as ``(F1 x R) (+) (F2 x R)``; None if R does not divide."""
+        factors = self._flat(big, PROD)
+        rest = self.product(factors[1:])
+        if first % rest.size:
+            return None
+        parts = (self.product([self.new(first // rest.size), rest]),
+                 self.product([self.new((big.size - first) // rest.size), rest]))
+        self.unify(big, self.sum(parts), why)
+        return parts
 
     def _align(self, xs: list[Var], ys: list[Var], kind: str, why: str) -> bool:
         """Unify two sequences of factors (or summands) at their common refinement."""
@@ -166,6 +195,12 @@ class Terms:
                 j += 1
                 continue
             small, big, big_list, k = (x, y, ys, j) if x.size < y.size else (y, x, xs, i)
+            if kind == SUM and big.kind == PROD:  # split a product along its outer factor
+                parts = self._split_product(big, small.size, why)
+                if parts is None:
+                    return False
+                big_list[k : k + 1] = list(parts)
+                continue
             if big.kind is not None:
                 return False
             if kind == PROD:
