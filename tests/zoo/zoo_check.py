@@ -30,13 +30,15 @@ def verify(model, args, kwargs=None, init="signature", allow_unknown=(), allow_p
 
 
 def assert_hidden_axes_free(model, spec, allow=()):
-    """Every linear/conv output axis moves, unless the model's output pins it (the classifier)."""
-    by_output = {ax for reason, axes in spec.pinned if reason.startswith("model output") for ax in axes}
+    """Every linear/conv output axis moves, unless the model's output pins it (the classifier) or it
+    is a vocabulary axis (a language-model head tied to the embedding)."""
+    by_output = {ax for reason, axes in spec.pinned
+                 if reason.startswith(("model output", "embedding rows")) for ax in axes}
     for name, mod in model.named_modules():
         if not isinstance(mod, LAYERS) or getattr(mod, "weight", None) is None:
             continue
         key = f"{name}.weight" if name else "weight"
-        if key not in spec.shapes or f"{key}[0]" in by_output or any(key.startswith(a) for a in allow):
+        if key not in spec.shapes or f"{key}[0]" in by_output or any(a in key for a in allow):
             continue
         lays = spec.axes.get(key)
         assert lays is not None and lays[0] is not None, f"{key}: output axis pinned ({_why(spec, key)})"
