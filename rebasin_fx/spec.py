@@ -91,6 +91,33 @@ class PermutationSpec:
 
     __repr__ = __str__
 
+    def coverage(self) -> dict:
+        """A per-model summary: groups, free units, how much of the state_dict moves, pinned axes by reason.
+
+        Example:
+            >>> import torch, rebasin_fx as rfx
+            >>> mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+            >>> c = rfx.permutation_spec(mlp, (torch.randn(1, 4),)).coverage()
+            >>> c["groups"], c["free_units"], c["elements_moved"], c["elements"]
+            (1, 8, 56, 58)
+        """
+        total = sum(_numel(s) for s in self.shapes.values())
+        moved = sum(_numel(self.shapes[k]) for k in self.axes)
+        by_reason: dict[str, list[str]] = {}
+        for reason, axes in self.pinned:
+            by_reason.setdefault(reason.split(": ", 1)[0], []).extend(axes)
+        return {
+            "groups": len(self.groups),
+            "free_units": self.free_units,
+            "group_sizes": {n: g.size for n, g in self.groups.items()},
+            "tensors_moved": len(self.axes),
+            "tensors": len(self.shapes),
+            "elements_moved": moved,
+            "elements": total,
+            "pinned": by_reason,
+            "unknown_ops": [f"{n.op} at {n.where}" for n in self.unknown_ops],
+        }
+
     def to_networkx(self):
         """A bipartite networkx graph: group nodes and tensor nodes, an edge per moved axis.
 
@@ -286,6 +313,13 @@ def spec_from_analysis(an: Analysis, shapes: Mapping[str, tuple[int, ...]], buff
     pinned = tuple((reason, tuple(dict.fromkeys(ws))) for reason, ws in pinned_by.items())
     unknown = tuple(dict.fromkeys(n for n in an.notes if n.unknown_op))
     return build_spec(sizes, axes, shapes, buffers, pinned, unknown)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def _atoms(lay):

@@ -42,3 +42,10 @@ def test_align_speed_benchmark_smoke():
     for r in rows:
         assert r["check_err"] <= 1e-6
         assert r["identity_sweeps"] >= 1 and r["signature_sweeps"] >= 1
+
+
+def test_zoo_benchmark_smoke():
+    from benchmarks import zoo
+
+    rows = zoo.run(["timm convnext_atto"])
+    assert rows[0]["recovered"] and rows[0]["check_err"] <= 1e-6 and rows[0]["groups"] == 16
