@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rebasin_fx.analysis.terms import Terms
-from rebasin_fx.analysis.rules.shape import reshape_blocks
+from rebasin_fx.analysis.rules.reshape import reshape_blocks
 
 
 def leaves(t, v):

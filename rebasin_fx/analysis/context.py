@@ -101,6 +101,13 @@ class Ctx:
         for a, b in zip(xs, ys):
             self.unify(a, b)
 
+    def unify_except(self, xs, ys, skip) -> None:
+        """Unify axes pairwise, except at the positions in ``skip`` (the axis an op works along)."""
+        skip = {skip} if isinstance(skip, int) else set(skip)
+        for i, (a, b) in enumerate(zip(xs, ys)):
+            if i not in skip:
+                self.unify(a, b)
+
     def note(self, reason: str, unknown_op: bool = False) -> str:
         n = self.node
         op = getattr(n.target, "__name__", str(n.target)) if n is not None else ""

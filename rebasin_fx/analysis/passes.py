@@ -73,7 +73,7 @@ def _origin(y, d):
 
 def _split_axis(r):
     """For reshape r: map each output axis that is the outermost factor of exactly one input axis."""
-    from .rules.shape import reshape_blocks
+    from .rules.reshape import reshape_blocks
 
     src, dst = _shape(r.args[0]), _shape(r)
     blocks = reshape_blocks(src, dst)

@@ -1,3 +1,3 @@
 """Op rules, one file per op family. Importing this package registers them all."""
 
-from . import attention, constants, elementwise, params, reduce, shape  # noqa: F401
+from . import attention, concat, constants, elementwise, indexing, matmul, params, reduce, reshape  # noqa: F401

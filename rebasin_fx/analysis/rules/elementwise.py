@@ -68,11 +68,8 @@ def glu(ctx, node):
     out = ctx.fresh_out()
     ax = ctx.axes(node.args[0])
     dim = ctx.arg(1, "dim", -1) % len(out)
-    for i, (a, o) in enumerate(zip(ax, out)):
-        if i == dim:
-            ctx.unify(a, ctx.terms.sum([o, o]))
-        else:
-            ctx.unify(a, o)
+    ctx.unify_except(ax, out, dim)
+    ctx.unify(ax[dim], ctx.terms.sum([out[dim], out[dim]]))
     return out
 
 
