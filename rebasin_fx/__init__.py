@@ -3,6 +3,7 @@
 from .align import AlignResult, align
 from .derive import permutation_spec
 from .errors import RebasinError
+from .norms import reset_bn_stats
 from .permute import apply_permutations, inverse, permute_state_dict
 from .solvers import Permutations, weight_matching
 from .spec import Group, PermutationSpec
@@ -19,5 +20,6 @@ __all__ = [
     "Permutations",
     "align",
     "AlignResult",
+    "reset_bn_stats",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["rebasin_fx.trace", "rebasin_fx.spec", "rebasin_fx.permute", "rebasin_fx.derive",
-           "rebasin_fx.solvers.weight_matching", "rebasin_fx.align"]
+           "rebasin_fx.solvers.weight_matching", "rebasin_fx.align", "rebasin_fx.norms"]
 
 
 @pytest.mark.parametrize("name", MODULES)
