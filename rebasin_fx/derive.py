@@ -55,31 +55,15 @@ def permutation_spec(model: torch.nn.Module, example_inputs, example_kwargs: dic
         _CACHE.move_to_end(key)
         return _CACHE[key]
     traced = trace(model, example_inputs, example_kwargs)
-    named = dict(model.named_parameters(remove_duplicate=False))
-    named.update(model.named_buffers(remove_duplicate=False))
-    first_name = {}
-    for ph, keys in traced.tensor_names.items():
-        first_name[ph] = keys
-    consts = {}
-    for name, t in model.named_buffers(remove_duplicate=False):
-        consts[name] = t
-
-    from .trace import model_tensors
-
-    tensors, names = model_tensors(model)
-    ph_nodes = [n for n in traced.graph.nodes if n.op == "placeholder"]
-    by_ph = {}
-    if traced.tracer == "make_fx":
-        for node, t in zip(ph_nodes, tensors):
-            by_ph[node.name] = t
 
     def constant_axes(ph_name, shape):
-        t = by_ph.get(ph_name)
+        t = traced.tensors.get(ph_name)
         return _varying_axes(t) if t is not None else [True] * len(shape)
 
     an = analyse(traced, constant_axes)
     sd = model.state_dict()
-    buffers = frozenset(k for k in sd if k not in named or not isinstance(named[k], torch.nn.Parameter))
+    params = dict(model.named_parameters(remove_duplicate=False))
+    buffers = frozenset(k for k in sd if k not in params)
     spec = spec_from_analysis(an, {k: tuple(v.shape) for k, v in sd.items()}, buffers)
     for note in spec.unknown_ops:
         log.warning("no rule for %s at %s: its axes were pinned", note.op, note.where)

@@ -34,6 +34,8 @@ class Traced:
     graph: torch.fx.Graph
     # placeholder name -> state_dict keys (empty tuple: not in the state_dict)
     tensor_names: dict[str, tuple[str, ...]]
+    # placeholder name -> the model's real tensor (to see which axes a constant varies along)
+    tensors: dict[str, torch.Tensor]
     # placeholder names of the example inputs, in order
     input_names: tuple[str, ...]
     tracer: str
@@ -108,11 +110,8 @@ def eval_mode(model: torch.nn.Module):
 
 
 def model_tensors(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[tuple[str, ...]]]:
-    """Distinct parameter/buffer tensors and, for each, all names it goes by.
-
-    Names that are not state_dict keys (non-persistent buffers) are kept, but
-    ``state_dict_keys`` tells them apart.
-    """
+    """Distinct parameter/buffer tensors and, for each, all names it goes by (tied weights
+    have several; non-persistent buffers are included, though not state_dict keys)."""
     by_id: dict[int, int] = {}
     tensors: list[torch.Tensor] = []
     names: list[list[str]] = []
@@ -169,61 +168,53 @@ def trace(
     state_keys = set(model.state_dict().keys())
     first_names = [n[0] for n in names]
     errors = []
-    graph = None
-    tracer = ""
+    found = None
     with preserve_module_state(model), eval_mode(model), torch.no_grad(), _quiet_torch_logs():
         try:
             graph = _trace_make_fx(model, example_inputs, kwargs, tensors, first_names)
-            tracer = "make_fx"
-        except Exception as e:  # noqa: BLE001 - we report it below
+            placeholders = [n.name for n in graph.nodes if n.op == "placeholder"]
+            found = Traced(
+                graph=graph,
+                tensor_names={ph: tuple(n for n in ns if n in state_keys) for ph, ns in zip(placeholders, names)},
+                tensors=dict(zip(placeholders, tensors)),
+                input_names=tuple(placeholders[len(names):]),
+                tracer="make_fx",
+            )
+        except Exception as e:  # noqa: BLE001 - reported below
             errors.append(("make_fx", e))
-        if graph is None:
-            graph = _trace_export(model, example_inputs, kwargs, tensors, names, errors)
-            tracer = "export" if graph is not None else ""
-    if graph is None:
+        if found is None:
+            found = _trace_export(model, example_inputs, kwargs, names, state_keys, errors)
+    if found is None:
         raise RebasinError(_trace_failure_message(model, errors)) from errors[-1][1]
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    if tracer == "make_fx":
-        tensor_names = {}
-        for ph, ns in zip(placeholders, names):
-            tensor_names[ph.name] = tuple(n for n in ns if n in state_keys)
-        inputs = tuple(ph.name for ph in placeholders[len(names):])
-    else:
-        tensor_names = graph._rebasin_tensor_names  # type: ignore[attr-defined]
-        inputs = graph._rebasin_inputs  # type: ignore[attr-defined]
-    return Traced(graph=graph, tensor_names=tensor_names, input_names=inputs, tracer=tracer)
+    return found
 
 
-def _trace_export(model, args, kwargs, tensors, names, errors):
+def _trace_export(model, args, kwargs, names, state_keys, errors) -> Traced | None:
     """Fallback: torch.export (non-strict), mapping its signature to state_dict keys."""
     try:
         ep = torch.export.export(model, tuple(args), kwargs, strict=False)
     except Exception as e:  # noqa: BLE001
         errors.append(("torch.export", e))
         return None
-    graph = ep.graph
-    sig = ep.graph_signature
-    alias = {}
-    for ns in names:
-        for n in ns:
-            alias[n] = ns
-    state_keys = set(model.state_dict().keys())
+    alias = {n: ns for ns in names for n in ns}
+    real = dict(model.named_parameters(remove_duplicate=False))
+    real.update(model.named_buffers(remove_duplicate=False))
     tensor_names: dict[str, tuple[str, ...]] = {}
+    tensors: dict[str, torch.Tensor] = {}
     inputs = []
-    for spec in sig.input_specs:
-        name = spec.arg.name if hasattr(spec.arg, "name") else None
+    for spec in ep.graph_signature.input_specs:
+        name = getattr(spec.arg, "name", None)
         if name is None:
             continue
         target = getattr(spec, "target", None)
-        if target is not None and target in alias:
-            tensor_names[name] = tuple(n for n in alias[target] if n in state_keys)
-        elif target is not None:
-            tensor_names[name] = (target,) if target in state_keys else ()
-        else:
+        if target is None:
             inputs.append(name)
-    graph._rebasin_tensor_names = tensor_names  # type: ignore[attr-defined]
-    graph._rebasin_inputs = tuple(inputs)  # type: ignore[attr-defined]
-    return graph
+            continue
+        tensor_names[name] = tuple(n for n in alias.get(target, (target,)) if n in state_keys)
+        if target in real:
+            tensors[name] = real[target]
+    return Traced(graph=ep.graph, tensor_names=tensor_names, tensors=tensors, input_names=tuple(inputs),
+                  tracer="torch.export")
 
 
 def _trace_failure_message(model, errors) -> str:

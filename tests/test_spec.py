@@ -146,3 +146,28 @@ def test_weight_matching_records_objective_per_sweep():
     assert all(torch.equal(p[g], q[g]) for g in spec.groups)  # reproducible
     warm = rfx.weight_matching(spec, a.state_dict(), b.state_dict(), init=dict(p))
     assert warm.history["given"][0] == pytest.approx(hist[-1])
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: M.ResNet20(1), (2, 3, 16, 16)),
+    (lambda: ExplicitAttention(), (2, 7, 5)),
+    (lambda: M.DenseBlockNet(), (2, 3, 8, 8)),
+])
+def test_export_fallback_gives_the_same_spec(monkeypatch, make, shape):
+    """The two front ends (make_fx, torch.export) must agree on every spec."""
+    import rebasin_fx.trace as tr
+    from helpers import spec_as_axes
+
+    torch.manual_seed(0)
+    model = make().eval()
+    x = (torch.randn(*shape),)
+    primary = rfx.permutation_spec(model, x, cache=False)
+
+    def fail(*a, **k):
+        raise RuntimeError("make_fx unavailable")
+
+    monkeypatch.setattr(tr, "_trace_make_fx", fail)
+    assert tr.trace(model, x).tracer == "torch.export"
+    fallback = rfx.permutation_spec(model, x, cache=False)
+    assert spec_as_axes(fallback) == spec_as_axes(primary)
+    assert fallback.buffers == primary.buffers
