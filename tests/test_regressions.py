@@ -58,3 +58,33 @@ def test_index_buffer_is_pinned_and_caches_are_not_kept():
     res = rfx.align(model, permuted, (x,))
     for k, v in model.state_dict().items():
         assert torch.equal(res.model.state_dict()[k], v)
+
+
+class SharedZeroBias(nn.Module):
+    """One zero bias tensor (constant along heads) added to the scores of two attention layers."""
+
+    def __init__(self, d=8, h=2):
+        super().__init__()
+        self.h = h
+        self.layers = nn.ModuleList(nn.ModuleDict({"qkv": nn.Linear(d, 3 * d), "o": nn.Linear(d, d)}) for _ in range(2))
+        self.inp, self.head = nn.Linear(5, d), nn.Linear(d, 2)
+
+    def forward(self, x):
+        x = self.inp(x)
+        B, T, D = x.shape
+        bias = torch.zeros(1, self.h, T, T) + torch.ones(1, 1, T, T).triu(1) * -1e4  # causal, constant over heads
+        for layer in self.layers:
+            q, k, v = (t.view(B, T, self.h, -1).transpose(1, 2) for t in layer["qkv"](x).chunk(3, -1))
+            att = (q @ k.transpose(-1, -2) + bias).softmax(-1)
+            x = x + layer["o"]((att @ v).transpose(1, 2).reshape(B, T, D))
+        return self.head(x)
+
+
+def test_constant_shared_tensor_ties_no_heads():
+    torch.manual_seed(0)
+    model = SharedZeroBias().eval()
+    x = torch.randn(2, 5, 5)
+    spec = rfx.permutation_spec(model, (x,))
+    # residual; per layer heads, q/k head_dim, v head_dim: the two layers' heads stay separate
+    assert sorted(g.size for g in spec.groups.values()) == [2, 2, 4, 4, 4, 4, 8]
+    assert spec.check(model, (x,), seed=4) <= 1e-6

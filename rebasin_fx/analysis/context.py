@@ -15,6 +15,7 @@ import torch.fx
 from ..errors import node_where
 from ..trace import Traced
 from .registry import lookup
+from .rules.constants import constant_axes
 from .terms import Terms, Var
 
 
@@ -43,13 +44,24 @@ class Ctx:
         self.env: dict[torch.fx.Node, object] = {}
         self.notes: list[PinNote] = []
         self.node: torch.fx.Node | None = None
+        # node -> axes along which its values are constant (from zeros/ones/expand...)
+        self.constant: dict[torch.fx.Node, frozenset[int]] = {}
 
     # reading ---------------------------------------------------------------
     def axes(self, x) -> tuple[Var, ...] | None:
-        """Axes of a tensor argument (None for scalars, shapes, missing args)."""
+        """Axes of a tensor argument (None for scalars, shapes, missing args).
+
+        An axis along which the tensor is constant comes back as a fresh term on
+        every read: it constrains nothing, and two consumers are not tied through it.
+        """
         if isinstance(x, torch.fx.Node):
             ax = self.env.get(x)
-            return ax if isinstance(ax, tuple) else None
+            if not isinstance(ax, tuple):
+                return None
+            const = self.constant.get(x)
+            if const:
+                return tuple(self.terms.new(a.size) if i in const else a for i, a in enumerate(ax))
+            return ax
         return None
 
     @staticmethod
@@ -249,6 +261,10 @@ def _run_rule(ctx: Ctx, node: torch.fx.Node) -> None:
                 unknown_op=True)
         return
     ctx.env[node] = out
+    if isinstance(out, tuple):
+        const = constant_axes(ctx, node)
+        if const:
+            ctx.constant[node] = const
 
 
 def _unknown(ctx: Ctx, node: torch.fx.Node) -> None:

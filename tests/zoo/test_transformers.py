@@ -82,14 +82,15 @@ def test_bert_model_outputs_pin_the_residual():
 
 
 def test_t5():
-    """T5: relative attention bias shared by a stack's layers ties their heads; RMS norms written out.
+    """T5: relative attention bias shared by a stack's layers ties their heads; the zero bias shared by
+    the cross-attention layers is constant along heads and ties nothing; RMS norms written out.
     The output includes encoder_last_hidden_state, which pins the (shared) residual stream."""
     cfg = T.T5Config(vocab_size=V, d_model=D, d_kv=HD, d_ff=FF, num_layers=L, num_heads=H)
     model = T.T5ForConditionalGeneration(cfg)
     spec = verify(model, (IDS,), {"decoder_input_ids": IDS, "use_cache": False})
     enc = [H] + [HD, HD, FF] * L             # one head atom for the encoder stack (shared bias)
     dec_self = [H] + [HD, HD] * L            # one for decoder self-attention
-    dec_cross = [H] + [HD, HD] * L + [FF] * L  # cross-attention heads share the zero bias tensor
+    dec_cross = [H, HD, HD, FF] * L          # each cross-attention layer has its own heads
     assert sizes(spec) == sorted(enc + dec_self + dec_cross)
 
 
