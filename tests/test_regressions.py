@@ -88,3 +88,37 @@ def test_constant_shared_tensor_ties_no_heads():
     # residual; per layer heads, q/k head_dim, v head_dim: the two layers' heads stay separate
     assert sorted(g.size for g in spec.groups.values()) == [2, 2, 4, 4, 4, 4, 8]
     assert spec.check(model, (x,), seed=4) <= 1e-6
+
+
+class Shuffles(nn.Module):
+    """nn.PixelShuffle (channels C*r*r -> C) and nn.ChannelShuffle (g x c -> c x g)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 8, 3, padding=1)
+        self.ps = nn.PixelShuffle(2)
+        self.c1 = nn.Conv2d(2, 6, 3, padding=1)
+        self.cs = nn.ChannelShuffle(2)
+        self.c2 = nn.Conv2d(6, 4, 1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.cs(torch.relu(self.c1(self.ps(torch.relu(self.c0(x))))))
+        return self.fc(torch.relu(self.c2(x)).mean((2, 3)))
+
+
+def test_pixel_and_channel_shuffle_layouts():
+    from helpers import assert_spec_matches
+
+    torch.manual_seed(0)
+    model = Shuffles().eval()
+    x = torch.randn(2, 3, 6, 6)
+    spec = rfx.permutation_spec(model, (x,))
+    expected = {
+        "c0.weight": (("x", "C", 4), None, None, None), "c0.bias": (("x", "C", 4),),
+        "c1.weight": (("x", "G", "K"), "C", None, None), "c1.bias": (("x", "G", "K"),),
+        "c2.weight": ("O", ("x", "K", "G"), None, None), "c2.bias": ("O",),
+        "fc.weight": (None, "O"), "fc.bias": (None,),
+    }
+    assert_spec_matches(spec, expected)
+    assert spec.check(model, (x,), seed=2) <= 1e-6
