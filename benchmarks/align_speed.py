@@ -10,8 +10,6 @@ building cost matrices vs solving assignments.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -20,7 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
-import rebasin_fx as rfx  # noqa: E402
+import rebasin_fx as rfx
+from benchmarks import common  # noqa: E402
 
 
 def models(quick: bool):
@@ -85,16 +84,7 @@ def _fmt(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="small models only (the test suite's smoke run)")
-    ap.add_argument("--json", help="write the rows here")
-    args = ap.parse_args(argv)
-    print(HEADER)
-    rows = run(args.quick)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    return 0
+    return common.main(run, HEADER, argv)
 
 
 if __name__ == "__main__":

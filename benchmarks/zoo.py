@@ -10,8 +10,6 @@ start), and the functional check's relative error (float64).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import sys
 import time
@@ -19,6 +17,7 @@ import time
 import torch
 
 import rebasin_fx as rfx
+from benchmarks import common
 
 
 def _tv(name, size=224, **kw):
@@ -114,16 +113,7 @@ def _fmt(r):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
-    args = ap.parse_args(argv)
-    print(HEADER)
-    rows = run(QUICK if args.quick else list(MODELS))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    return 0
+    return common.main(lambda quick: run(QUICK if quick else list(MODELS)), HEADER, argv)
 
 
 if __name__ == "__main__":
