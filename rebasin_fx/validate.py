@@ -48,8 +48,12 @@ def one_device(*models: torch.nn.Module) -> torch.device:
     return devices.pop() if devices else torch.device("cpu")
 
 
+def finite_tensor(key: str, t: torch.Tensor, which: str) -> None:
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise RebasinError(f"{key} of model {which} has non-finite values (nan/inf); "
+                           "fix or retrain the model before aligning it")
+
+
 def finite(model: torch.nn.Module, which: str) -> None:
     for key, t in model.state_dict().items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise RebasinError(f"{key} of model {which} has non-finite values (nan/inf); "
-                               "fix or retrain the model before aligning it")
+        finite_tensor(key, t, which)

@@ -254,11 +254,7 @@ def _run_rule(ctx: Ctx, node: torch.fx.Node) -> None:
     try:
         out = fn(ctx, node)
     except Exception as e:  # noqa: BLE001 - a rule that cannot handle a call site pins it
-        out = ctx.fresh_out()
-        ctx.env[node] = out
-        touched = [ctx.env.get(a) for a in _tensor_args(node)] + [out]
-        ctx.pin(touched, f"the op's rule could not handle this call ({type(e).__name__}: {e}): its axes are pinned",
-                unknown_op=True)
+        _unknown(ctx, node, f"the op's rule could not handle this call ({type(e).__name__}: {e}): its axes are pinned")
         return
     ctx.env[node] = out
     if isinstance(out, tuple):
@@ -267,8 +263,8 @@ def _run_rule(ctx: Ctx, node: torch.fx.Node) -> None:
             ctx.constant[node] = const
 
 
-def _unknown(ctx: Ctx, node: torch.fx.Node) -> None:
+def _unknown(ctx: Ctx, node: torch.fx.Node, reason: str = "no rule for this op: its axes are pinned") -> None:
     out = ctx.fresh_out()
     ctx.env[node] = out
     touched = [ctx.env.get(a) for a in _tensor_args(node)] + [out]
-    ctx.pin(touched, "no rule for this op: its axes are pinned", unknown_op=True)
+    ctx.pin(touched, reason, unknown_op=True)

@@ -21,6 +21,7 @@ from .. import layout as L
 from ..errors import RebasinError
 from ..permute import as_perms
 from ..spec import PermutationSpec
+from ..validate import finite_tensor
 from . import lap
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,7 @@ def _prepare(spec, sd, which: str, keys, device):
         t = t.detach()
         if device is not None:
             t = t.to(device)
-        if not bool(torch.isfinite(t).all()):
-            raise RebasinError(f"{key} of model {which} has non-finite values (nan/inf); "
-                               "fix or retrain the model before aligning it")
+        finite_tensor(key, t, which)
         out[key] = t.double() if t.dtype == torch.float64 else t.float()
     return out
 

@@ -55,15 +55,19 @@ def tensor_split(ctx, node):
     return _split_outputs(ctx, node, dim_arg=2)
 
 
+def _pick(ctx, node, outs, reason):
+    """unbind/select: the axis picked along is pinned; every output keeps the other axes."""
+    x = ctx.axes(node.args[0])
+    dim = int(ctx.arg(1, "dim", 0)) % len(x)
+    ctx.pin([x[dim]], reason)
+    for o in outs:
+        ctx.unify_all(x[:dim] + x[dim + 1 :], o)
+
+
 @rule(*aten("unbind", "unbind_copy"))
 def unbind(ctx, node):
-    x = ctx.axes(node.args[0])
     outs = ctx.fresh_out()
-    dim = int(ctx.arg(1, "dim", 0)) % len(x)
-    ctx.pin([x[dim]], "unbind selects by position along this axis")
-    rest = x[:dim] + x[dim + 1 :]
-    for o in outs:
-        ctx.unify_all(rest, o)
+    _pick(ctx, node, outs, "unbind selects by position along this axis")
     return outs
 
 
@@ -94,9 +98,6 @@ def slice_(ctx, node):
 
 @rule(*aten("select", "select_copy"))
 def select(ctx, node):
-    x = ctx.axes(node.args[0])
     out = ctx.fresh_out()
-    dim = int(ctx.arg(1, "dim", 0)) % len(x)
-    ctx.pin([x[dim]], "select picks one position along this axis")
-    ctx.unify_all(x[:dim] + x[dim + 1 :], out)
+    _pick(ctx, node, [out], "select picks one position along this axis")
     return out
