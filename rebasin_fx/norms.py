@@ -12,6 +12,11 @@ from .permute import clone_model
 _BN = nn.modules.batchnorm._BatchNorm
 
 
+def has_batchnorm(model: nn.Module) -> bool:
+    """Does the model have a BatchNorm that tracks running statistics?"""
+    return any(isinstance(m, _BN) and m.track_running_stats for m in model.modules())
+
+
 def reset_bn_stats(model: nn.Module, dataloader, num_batches: int | None = None, inplace: bool = False,
                    progress: bool = False) -> nn.Module:
     """Recompute every BatchNorm's running mean and variance on ``dataloader``.

@@ -244,6 +244,30 @@ def build_spec(sizes, axes, shapes, buffers, pinned, unknown_ops) -> Permutation
 
 def spec_from_analysis(an: Analysis, shapes: Mapping[str, tuple[int, ...]], buffers: frozenset[str]) -> PermutationSpec:
     """Resolve every state_dict axis to a layout over free atoms; name the atoms."""
+    raw, atom_names, sizes, pinned_by = resolve_state_axes(an, shapes)
+
+    def named(lay):
+        if lay[0] == "atom":
+            return ("g", atom_names[lay[1]], lay[2])
+        if lay[0] == "pin":
+            return lay
+        return (lay[0], tuple(named(c) for c in lay[1]))
+
+    axes = {}
+    for key in shapes:
+        lays = raw.get(key)
+        if lays is None:
+            continue
+        out = tuple(None if lay[0] == "pin" else named(lay) for lay in lays)
+        if any(o is not None for o in out):
+            axes[key] = out
+    pinned = tuple((reason, tuple(dict.fromkeys(ws))) for reason, ws in pinned_by.items())
+    unknown = tuple(dict.fromkeys(n for n in an.notes if n.unknown_op))
+    return build_spec(sizes, axes, shapes, buffers, pinned, unknown)
+
+
+def resolve_state_axes(an: Analysis, shapes: Mapping[str, tuple[int, ...]]):
+    """(raw layouts per state key, atom id -> group name, group sizes, pin reason -> axes)."""
     terms = an.terms
     traced = an.traced
     placeholders = {n.name: n for n in traced.graph.nodes if n.op == "placeholder"}
@@ -294,25 +318,7 @@ def spec_from_analysis(an: Analysis, shapes: Mapping[str, tuple[int, ...]], buff
                 name = f"{key}:{axis}" if lay[0] == "atom" else f"{key}:{axis}.{k}"
                 atom_names[aid] = name
                 sizes[name] = n
-
-    def named(lay):
-        if lay[0] == "atom":
-            return ("g", atom_names[lay[1]], lay[2])
-        if lay[0] == "pin":
-            return lay
-        return (lay[0], tuple(named(c) for c in lay[1]))
-
-    axes = {}
-    for key in shapes:
-        lays = raw.get(key)
-        if lays is None:
-            continue
-        out = tuple(None if lay[0] == "pin" else named(lay) for lay in lays)
-        if any(o is not None for o in out):
-            axes[key] = out
-    pinned = tuple((reason, tuple(dict.fromkeys(ws))) for reason, ws in pinned_by.items())
-    unknown = tuple(dict.fromkeys(n for n in an.notes if n.unknown_op))
-    return build_spec(sizes, axes, shapes, buffers, pinned, unknown)
+    return raw, atom_names, sizes, pinned_by
 
 
 def _numel(shape) -> int:

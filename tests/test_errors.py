@@ -81,9 +81,11 @@ def test_non_finite_weights(bad):
         rfx.align(a, b, (X,))
 
 
-def test_methods_not_yet_available():
-    with pytest.raises(rfx.RebasinError, match="use method='weight'"):
+def test_data_driven_methods_need_data_and_a_loss():
+    with pytest.raises(rfx.RebasinError, match="needs data: pass dataloader="):
         rfx.align(M.MLP(), M.MLP(), (X,), method="activation")
+    with pytest.raises(rfx.RebasinError, match="needs loss_fn"):
+        rfx.align(M.MLP(), M.MLP(), (X,), method="ste", dataloader=[(X, torch.zeros(2, dtype=torch.long))])
     with pytest.raises(rfx.RebasinError, match="unknown method 'magic'"):
         rfx.align(M.MLP(), M.MLP(), (X,), method="magic")
 

@@ -175,8 +175,11 @@ def _rewrite(graph, sel) -> int:
             pi = meta(graph.call_function(aten.permute.default, (ri, order)), [part_shape[j] for j in order], like)
         with graph.inserting_after(pi):
             fi = meta(graph.call_function(aten.reshape.default, (pi, final_shape)), final_shape, like)
-        pieces[i] = fi
-        last = fi
+        with graph.inserting_after(fi):
+            # contiguous like the original's result, so views downstream run when the graph is executed
+            ci = meta(graph.call_function(aten.contiguous.default, (fi,)), final_shape, like)
+        pieces[i] = ci
+        last = ci
     # the pieces must come before every consumer: move the new nodes right after r (done) and
     # replace consumers
     for idx, c in consumers:

@@ -99,6 +99,24 @@ def _prepare(spec, sd, which: str, keys, device):
     return out
 
 
+def weight_costs(spec: PermutationSpec, state_dict_a, state_dict_b, perms, groups) -> dict[str, torch.Tensor]:
+    """Weight-matching cost matrix of each group in ``groups``, every other group permuted by ``perms``."""
+    keys = [k for k in spec.axes if k not in spec.buffers]
+    A = _prepare(spec, state_dict_a, "A", keys, None)
+    B = _prepare(spec, state_dict_b, "B", keys, None)
+    members = _members(spec, [k for k in keys if k in A])
+    perms = as_perms(spec, perms)
+    out = {}
+    for name in groups:
+        n = spec.groups[name].size
+        cost = torch.zeros(n, n, dtype=torch.float64)
+        for m in members[name]:
+            b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
+            cost += (_units(A[m.key], m, n) @ _units(b, m, n).T).double().cpu()
+        out[name] = cost
+    return out
+
+
 def _objective(A, B, spec, perms) -> float:
     total = 0.0
     for key, a in A.items():
@@ -176,8 +194,8 @@ class _ProductCache:
         self.used += size
 
 
-def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing, cache_bytes):
-    names = list(spec.groups)
+def _descend(spec, A, B, members, perms, max_iter, rng, tol, bar, timing, cache_bytes, fixed=frozenset()):
+    names = [n for n in spec.groups if n not in fixed]
     versions = {n: 0 for n in names}
     cache = _ProductCache(spec, members, cache_bytes)
     history = [_objective(A, B, spec, perms)]
@@ -230,6 +248,7 @@ def weight_matching(
     tol: float = 1e-12,
     progress: bool = False,
     cache_bytes: int = 1 << 30,
+    fixed=(),
 ) -> Permutations:
     """Find permutations of B's units that maximise the similarity of B's weights to A's.
 
@@ -240,7 +259,8 @@ def weight_matching(
     stops after a sweep with no improvement or after ``max_iter`` sweeps.
     Buffers (BatchNorm running statistics) are permuted but not matched on unless
     ``include_buffers``. Per-member cost products are reused while their
-    inputs do not change, within ``cache_bytes`` of memory.
+    inputs do not change, within ``cache_bytes`` of memory. Groups named in
+    ``fixed`` keep the permutation of the start (pass it in ``init``).
 
     Example:
         >>> import torch, rebasin_fx as rfx
@@ -281,7 +301,8 @@ def weight_matching(
             perms = as_perms(spec, start)
             label = f"given{i}" if len(starts) > 1 else "given"
         rng = np.random.default_rng(seed)
-        perms, hist = _descend(spec, A, B, members, dict(perms), max_iter, rng, tol, bar, timing, cache_bytes)
+        perms, hist = _descend(spec, A, B, members, dict(perms), max_iter, rng, tol, bar, timing, cache_bytes,
+                               frozenset(fixed))
         history[label] = hist
         log.info("weight matching start %s: objective %s over %d sweeps", label, hist[-1], len(hist) - 1)
         if best is None or hist[-1] > best[2]:
