@@ -89,6 +89,9 @@ def iter_points(models: Sequence[nn.Module], steps: int = 10, method: str = "ler
     from .norms import has_batchnorm, reset_bn_stats
     from .repair import Repairer
 
+    check_models(models)
+    if method not in INTERPOLATIONS:
+        raise RebasinError(f"unknown interpolation {method!r}; use one of {INTERPOLATIONS}")
     if repair and dataloader is None:
         raise RebasinError("repair=True needs a dataloader to measure activation statistics on")
     repairers: dict[int, Repairer] = {}

@@ -32,7 +32,7 @@ class PlainCNN(nn.Module):
 
 FAMILIES = {
     "mlp": (lambda: demo.mlp(512), 5),
-    "resnet": (lambda: M.ResNet20(1, in_ch=1), 4),
+    "resnet": (lambda: M.ResNet20(1, in_ch=1), 2),
     "cnn": (lambda: PlainCNN(), 6),
 }
 
@@ -64,3 +64,42 @@ def curve_losses(models, data):
 def barrier(losses):
     k = len(losses) - 1
     return max(l - ((1 - i / k) * losses[0] + i / k * losses[-1]) for i, l in enumerate(losses))
+
+
+METHODS = ("weight", "activation", "ste")
+
+
+@functools.lru_cache(maxsize=None)
+def method_results(family: str) -> dict:
+    """For the trained pair of ``family``: per method the align time and the test-loss barrier
+    (BatchNorm statistics recomputed at every point for BatchNorm nets), the naive barrier, and
+    midpoint losses with and without BatchNorm reset / REPAIR for the weight-matched pair."""
+    import time
+
+    import rebasin_fx as rfx
+
+    a, b = pair(family)
+    train_batches, test_batches = loader("train"), loader("test")
+    bn = rfx.norms.has_batchnorm(a)
+    reset = train_batches if bn else None
+    ex = (train_batches[0][0][:2],)
+    out = {"naive": rfx.evaluate_path([a, b], test_batches, steps=5, train_dataloader=reset).loss_barrier}
+    aligned = {}
+    for method in METHODS:
+        t0 = time.perf_counter()
+        res = rfx.align(a, b, ex, method=method, dataloader=train_batches, loss_fn=F.cross_entropy)
+        seconds = time.perf_counter() - t0
+        aligned[method] = res.model
+        report = rfx.evaluate_path([a, res.model], test_batches, steps=5, train_dataloader=reset)
+        out[method] = report.loss_barrier
+        out[f"{method} seconds"] = seconds
+    test = mnist.mnist()[1]
+    for method in ("weight", "activation"):
+        mid = rfx.interpolate([a, aligned[method]], steps=1)[1]
+        out[f"{method} midpoint"] = mnist.loss_and_acc(mid, test)[0]
+        if bn:
+            out[f"{method} midpoint reset"] = mnist.loss_and_acc(rfx.reset_bn_stats(mid, train_batches), test)[0]
+        else:
+            fixed = rfx.repair(a, aligned[method], mid, train_batches)
+            out[f"{method} midpoint repair"] = mnist.loss_and_acc(fixed, test)[0]
+    return out
