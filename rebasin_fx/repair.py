@@ -64,7 +64,7 @@ class _Stats:
         dims = _other_dims(y, dim)
         count = y.numel() // y.shape[dim]
         s = torch.stack([torch.full((y.shape[dim],), float(count), device=y.device, dtype=torch.float64),
-                         y.sum(dims).double(), (y * y).sum(dims).double()])
+                         y.sum(dims).double(), torch.linalg.vector_norm(y, dim=dims).double().square()])
         self.sums = s if self.sums is None else self.sums + s
 
     def mean_var(self):

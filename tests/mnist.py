@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
+from rebasin_fx import datasets, demo
+from rebasin_fx.barrier import evaluate_path
 
-from rebasin_fx import demo
 
-
-@functools.lru_cache(maxsize=1)
 def mnist():
-    return demo.mnist_subset()
+    return datasets.mnist_subset()
 
 
 def train(model, data, epochs=5, seed=0):
@@ -19,5 +17,5 @@ def train(model, data, epochs=5, seed=0):
 loss_and_acc = demo.evaluate
 
 
-def loss_barrier(model_a, model_b, data, steps=11):
-    return demo.loss_barrier(demo.lerp_curve(model_a, model_b, data, steps))
+def loss_barrier(model_a, model_b, data, steps=9):
+    return evaluate_path([model_a, model_b], datasets.batched(data), steps=steps).loss_barrier

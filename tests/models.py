@@ -61,42 +61,7 @@ def vggish_axes():
     return axes
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    def __init__(self, width=1, num_classes=10, in_ch=3):
-        super().__init__()
-        w = [16 * width, 32 * width, 64 * width]
-        self.conv1 = nn.Conv2d(in_ch, w[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w[0])
-        blocks, cin = [], w[0]
-        for s, cout in enumerate(w):
-            for b in range(3):
-                blocks.append(BasicBlock(cin, cout, 2 if (s > 0 and b == 0) else 1))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(w[2], num_classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.blocks(x)
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.fc(x)
+from rebasin_fx.demo_models import BasicBlock, ResNet20  # noqa: E402,F401  (shared with the demo)
 
 
 def resnet20_axes():

@@ -49,3 +49,26 @@ def test_zoo_benchmark_smoke():
 
     rows = zoo.run(["timm convnext_atto"])
     assert rows[0]["recovered"] and rows[0]["check_err"] <= 1e-6 and rows[0]["groups"] == 16
+
+
+def test_methods_benchmark_smoke():
+    from benchmarks import methods
+
+    rows = methods.run(quick=True)
+    by = {r["method"]: r for r in rows if "method" in r}
+    assert set(by) == {"naive", "weight", "activation", "ste"}
+    assert all(by[m]["barrier"] >= 0 for m in by)
+    tp = [r["throughput"] for r in rows if "throughput" in r][0]
+    assert tp["samples"] == 4000 and tp["samples/s"] > 0
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_script_runs(path, tmp_path, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr("sys.argv", [str(path), str(tmp_path)])
+    runpy.run_path(str(path), run_name="__main__")
+    assert capsys.readouterr().out.strip()

@@ -31,6 +31,7 @@ class PlainCNN(nn.Module):
 
 
 FAMILIES = {
+    "mlp-tiny": (lambda: demo.mlp(64, depth=2), 1),  # the benchmark's smoke run
     "mlp": (lambda: demo.mlp(512), 5),
     "resnet": (lambda: M.ResNet20(1, in_ch=1), 2),
     "cnn": (lambda: PlainCNN(), 6),
@@ -83,14 +84,15 @@ def method_results(family: str) -> dict:
     bn = rfx.norms.has_batchnorm(a)
     reset = train_batches if bn else None
     ex = (train_batches[0][0][:2],)
-    out = {"naive": rfx.evaluate_path([a, b], test_batches, steps=5, train_dataloader=reset).loss_barrier}
+    path = dict(steps=3, train_dataloader=reset, num_batches=4)  # t = 0, .25, .5, .75, 1; reset on 2000 images
+    out = {"naive": rfx.evaluate_path([a, b], test_batches, **path).loss_barrier}
     aligned = {}
     for method in METHODS:
         t0 = time.perf_counter()
         res = rfx.align(a, b, ex, method=method, dataloader=train_batches, loss_fn=F.cross_entropy)
         seconds = time.perf_counter() - t0
         aligned[method] = res.model
-        report = rfx.evaluate_path([a, res.model], test_batches, steps=5, train_dataloader=reset)
+        report = rfx.evaluate_path([a, res.model], test_batches, **path)
         out[method] = report.loss_barrier
         out[f"{method} seconds"] = seconds
     test = mnist.mnist()[1]

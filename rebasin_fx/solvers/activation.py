@@ -37,14 +37,15 @@ class Moments:
         self.cross = z(n, n)
 
     def add(self, a: torch.Tensor, b: torch.Tensor) -> None:
-        """``a``, ``b``: [samples, units]."""
-        a32, b32 = a.float(), b.float()
-        self.count += a.shape[0]
-        self.sum_a += a32.sum(0, dtype=torch.float64)
-        self.sum_b += b32.sum(0, dtype=torch.float64)
-        self.sq_a += (a32 * a32).sum(0, dtype=torch.float64)
-        self.sq_b += (b32 * b32).sum(0, dtype=torch.float64)
-        self.cross += (a32.T @ b32).double()
+        """``a``, ``b``: [prefix, units, rest] views of one site in the two models."""
+        a, b = a.float(), b.float()
+        self.count += a.shape[0] * a.shape[2]
+        # per-batch sums in float32 (fast), accumulated across batches in float64
+        self.sum_a += a.sum((0, 2)).double()
+        self.sum_b += b.sum((0, 2)).double()
+        self.sq_a += torch.linalg.vector_norm(a, dim=(0, 2)).double().square()
+        self.sq_b += torch.linalg.vector_norm(b, dim=(0, 2)).double().square()
+        self.cross += cross(a, b).double()
 
     def tensors(self) -> list[torch.Tensor]:
         return [self.count, self.sum_a, self.sum_b, self.sq_a, self.sq_b, self.cross]
@@ -69,8 +70,23 @@ class Moments:
 
 
 def units(x: torch.Tensor, axis: int) -> torch.Tensor:
-    """[samples, units]: every other axis of ``x`` is a sample axis."""
-    return x.movedim(axis, -1).reshape(-1, x.shape[axis])
+    """[prefix, units, rest]: a view (no copy for contiguous x); prefix and rest axes are samples."""
+    axis = axis % x.dim()
+    return x.reshape(-1, x.shape[axis], x[(0,) * axis].numel() // x.shape[axis] if x.numel() else 1)
+
+
+def cross(a: torch.Tensor, b: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
+    """sum over prefix and rest of a[p, i, r] * b[p, j, r], without copying the activations."""
+    p, n, r = a.shape
+    if r == 1:
+        return a[:, :, 0].T @ b[:, :, 0]
+    if p == 1:
+        return a[0] @ b[0].T
+    step = max(1, budget // (n * n))
+    out = a.new_zeros(n, n)
+    for i in range(0, p, step):
+        out += torch.bmm(a[i:i + step], b[i:i + step].transpose(1, 2)).sum(0)
+    return out
 
 
 def stream_sites(models, dataloader, on_site, num_batches=None, device=None, progress=False,
