@@ -72,3 +72,17 @@ def test_example_script_runs(path, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", [str(path), str(tmp_path)])
     runpy.run_path(str(path), run_name="__main__")
     assert capsys.readouterr().out.strip()
+
+
+def test_api_reference_is_current_and_complete():
+    import importlib.util
+
+    import rebasin_fx as rfx
+
+    spec = importlib.util.spec_from_file_location("make_api", ROOT / "docs" / "make_api.py")
+    make_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_api)
+    text = (ROOT / "docs" / "api.md").read_text()
+    assert text == make_api.render(), "docs/api.md is stale: run python docs/make_api.py"
+    for name in rfx.__all__:
+        assert f"## `{name}`" in text
