@@ -165,6 +165,7 @@ class PermutationSpec:
             "shapes": {k: list(s) for k, s in self.shapes.items()},
             "buffers": sorted(self.buffers),
             "pinned": [{"reason": r, "axes": list(m)} for r, m in self.pinned],
+            "unknown_ops": [{"reason": n.reason, "op": n.op, "where": n.where} for n in self.unknown_ops],
         }
         return json.dumps(obj, indent=1)
 
@@ -188,7 +189,7 @@ def _spec_from_obj(obj: Any) -> PermutationSpec:
         raise ValueError(f"field 'format' must be {FORMAT!r}, got {obj.get('format')!r}")
     if obj.get("version") != VERSION:
         raise ValueError(f"field 'version' must be {VERSION}, got {obj.get('version')!r}")
-    known = {"format", "version", "groups", "axes", "shapes", "buffers", "pinned"}
+    known = {"format", "version", "groups", "axes", "shapes", "buffers", "pinned", "unknown_ops"}
     extra = set(obj) - known
     if extra:
         raise ValueError(f"unknown field(s) {sorted(extra)}")
@@ -217,7 +218,11 @@ def _spec_from_obj(obj: Any) -> PermutationSpec:
                 raise ValueError(f"axes.{key}[{i}]: layout covers {L.size(lay)} units but the axis has {n}")
         axes[key] = parsed
     pinned = tuple((p["reason"], tuple(p["axes"])) for p in obj.get("pinned", []))
-    return build_spec(sizes, axes, shapes, frozenset(obj.get("buffers", [])), pinned, ())
+    from .analysis.context import PinNote
+
+    unknown = tuple(PinNote(str(n["reason"]), str(n["op"]), str(n["where"]), unknown_op=True)
+                    for n in obj.get("unknown_ops", []))
+    return build_spec(sizes, axes, shapes, frozenset(obj.get("buffers", [])), pinned, unknown)
 
 
 def build_spec(sizes, axes, shapes, buffers, pinned, unknown_ops) -> PermutationSpec:

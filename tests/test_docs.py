@@ -86,3 +86,10 @@ def test_api_reference_is_current_and_complete():
     assert text == make_api.render(), "docs/api.md is stale: run python docs/make_api.py"
     for name in rfx.__all__:
         assert f"## `{name}`" in text
+
+
+def test_fuzz_benchmark_smoke():
+    from benchmarks import fuzz
+
+    out = fuzz.run(seconds=60, models=5, seed=1)
+    assert out["models"] == 5 and out["failures"] == {}
