@@ -86,9 +86,9 @@ def merge_many(models: Sequence[nn.Module], example_inputs, max_iter: int = 100,
     for rounds in tqdm(range(1, max_iter + 1), desc="MergeMany", disable=not progress, leave=False):
         changed = False
         for i in rng.permutation(len(models)):
-            init = "signature" if rounds == 1 else "identity"
-            p = weight_matching(spec, _mean_state(sds, i), sds[i], seed=seed, init=[init, "identity"]
-                                if rounds == 1 else init)
+            # later rounds start from where the model already is
+            init = ["signature", "identity"] if rounds == 1 else "identity"
+            p = weight_matching(spec, _mean_state(sds, i), sds[i], seed=seed, init=init)
             if any(not torch.equal(p[g], torch.arange(len(p[g]))) for g in spec.groups):
                 changed = True
                 sds[i] = permute_state_dict(sds[i], spec, p)

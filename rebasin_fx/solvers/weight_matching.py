@@ -33,13 +33,15 @@ class Permutations(dict):
     Attributes: ``objective`` (sum of <A, permuted B> over the permuted
     tensors), ``start`` (name of the winning start), ``history``
     (``{start: [objective after each sweep]}``, entry 0 = at the start),
-    ``timing`` (seconds in cost building and in assignment solving).
+    ``timing`` (seconds in cost building and in assignment solving),
+    ``fallback`` (groups a data-driven method left to weight matching).
     """
 
     objective: float
     start: str
     history: dict
     timing: dict
+    fallback: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
