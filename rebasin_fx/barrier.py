@@ -112,13 +112,16 @@ class BarrierReport:
 
 def evaluate_path(models: Sequence[nn.Module], dataloader, metric="loss", steps: int = 10, method: str = "lerp",
                   train_dataloader=None, reset_bn: bool = True, repair: bool = False,
-                  num_batches: int | None = None, label: str = "", progress: bool = False) -> BarrierReport:
+                  num_batches: int | None = None, label: str = "", progress: bool = False,
+                  on_point=None) -> BarrierReport:
     """Evaluate ``metric`` at every point of the path through ``models``; one model in memory at a time.
 
     ``metric``: "loss" or "accuracy" (both are measured; the name picks the
     best point) or ``f(model, dataloader) -> float`` with ``f.higher_is_better``.
     With ``train_dataloader``, interior points get fresh BatchNorm statistics
     (``reset_bn``) and optionally REPAIR (``repair``) before evaluation.
+    ``on_point(index, position, model, values)`` is called at every point
+    (to save models, for instance).
 
     Example:
         >>> import torch, rebasin_fx as rfx
@@ -133,9 +136,13 @@ def evaluate_path(models: Sequence[nn.Module], dataloader, metric="loss", steps:
     n_points = len(positions(len(models), steps))
     pos, values = [], {}
     points = iter_points(models, steps, method, train_dataloader, reset_bn, repair, num_batches, progress)
-    for p, model in tqdm(points, total=n_points, desc="interpolation", disable=not progress, leave=False):
+    for i, (p, model) in enumerate(tqdm(points, total=n_points, desc="interpolation", disable=not progress,
+                                        leave=False)):
         pos.append(p)
-        for name, v in metrics.measure(model, dataloader).items():
+        measured = metrics.measure(model, dataloader)
+        for name, v in measured.items():
             values.setdefault(name, []).append(v)
+        if on_point is not None:
+            on_point(i, p, model, measured)
     return BarrierReport(tuple(pos), {k: tuple(v) for k, v in values.items()}, metrics.higher_is_better,
                          metrics.primary, label)

@@ -9,18 +9,17 @@ docstring says what it mutates.
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 
 import torch
 from torch import nn
 
 from .align import align, method_name
-from .barrier import BarrierReport
+from .barrier import BarrierReport, evaluate_path
 from .data import batches, split_batch
 from .errors import RebasinError
-from .files import save_model
-from .interpolate import check_models, iter_points, positions
+from .files import save_model, writable_folder
+from .interpolate import check_models, positions
 from .metrics import resolve
 from .norms import has_batchnorm, reset_bn_stats
 from .permute import reset_module_caches
@@ -92,26 +91,23 @@ class Interpolation:
     def interpolate(self, method: str = "lerp", steps: int = 10, metric: str = "accuracy") -> None:
         metrics = resolve(metric)
         positions(len(self.models), steps)  # validates steps before any work
-        _writable(self.savedir)
-        pos, values, best = [], {}, None
-        hib = metrics.higher_is_better[metrics.primary]
-        for i, (p, model) in enumerate(iter_points(self.models, steps, method, self.train_dataloader)):
-            measured = metrics.measure(model, self.val_dataloader)
-            pos.append(p)
-            for k, v in measured.items():
-                values.setdefault(k, []).append(v)
+        writable_folder(self.savedir, "savedir")
+        sign = 1.0 if metrics.higher_is_better[metrics.primary] else -1.0
+        best: list = []
+
+        def keep(i, pos, model, measured):
             if self.save_all:
                 save_model(model, self.savedir / f"point_{i:03d}.safetensors")
-            interior = abs(p - round(p)) > 1e-9
-            score = measured[metrics.primary] if hib else -measured[metrics.primary]
-            if interior and (best is None or score > best[0]):
-                best = (score, model)
-        if best is not None and not self.save_all:
+            score = sign * measured[metrics.primary]
+            if abs(pos - round(pos)) > 1e-9 and (not best or score > best[0]):  # interior points only
+                best[:] = [score, model]
+
+        self.report = evaluate_path(self.models, self.val_dataloader, metric, steps, method,
+                                    train_dataloader=self.train_dataloader, on_point=keep)
+        if best and not self.save_all:
             save_model(best[1], self.savedir / "best.safetensors")
-        self.report = BarrierReport(tuple(pos), {k: tuple(v) for k, v in values.items()},
-                                    metrics.higher_is_better, metrics.primary)
         (self.savedir / "report.json").write_text(self.report.to_json())
-        self.results = torch.tensor(values[metrics.primary])
+        self.results = torch.tensor(self.report.values[metrics.primary])
 
 
 class Rebasin:
@@ -161,13 +157,3 @@ class Rebasin:
                                    save_all)
             interp.interpolate(method=method, steps=steps, metric=metric)
             self.interpolations.append(interp)
-
-
-def _writable(folder: pathlib.Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RebasinError(f"cannot create savedir {folder}: {e.strerror}; choose a writable folder") from e
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise RebasinError(f"savedir {folder} is not a writable folder; choose another")
-

@@ -17,6 +17,7 @@ from torch import nn
 from .datasets import batched, mnist_subset
 from .demo_models import DEFAULT_WIDTH, FAMILIES, mlp  # noqa: F401  (mlp: re-exported for scripts)
 from .errors import RebasinError
+from .metrics import loss_and_accuracy
 
 DEFAULT_EPOCHS = {"mlp": 5, "resnet": 2, "vit": 6}
 
@@ -41,13 +42,9 @@ def train(model: nn.Module, data, epochs: int = 5, lr: float = 1e-3, batch: int 
     return model.eval()
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, data) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) on (X, y) in one batch."""
-    X, y = data
-    model.eval()
-    out = model(X)
-    return float(F.cross_entropy(out, y)), float((out.argmax(1) == y).float().mean())
+    """(mean cross-entropy, accuracy) on (X, y), in eval mode."""
+    return loss_and_accuracy(model, [data])
 
 
 def run(family: str = "mlp", width: int | None = None, epochs: int | None = None, method: str = "weight",

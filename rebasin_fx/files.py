@@ -25,15 +25,19 @@ from .spec import PermutationSpec
 PERMS_FORMAT = "rebasin_fx.permutations/1"
 
 
-def _parent(path: pathlib.Path) -> pathlib.Path:
-    parent = path.parent
+def writable_folder(folder: pathlib.Path, what: str = "folder") -> pathlib.Path:
+    """Create ``folder`` if needed; a RebasinError unless it is a writable folder."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RebasinError(f"cannot create folder {parent}: {e.strerror}; choose a writable location") from e
-    if not os.access(parent, os.W_OK):
-        raise RebasinError(f"folder {parent} is not writable; choose a writable location")
-    return parent
+        raise RebasinError(f"cannot create {what} {folder}: {e.strerror}; choose a writable location") from e
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise RebasinError(f"{what} {folder} is not a writable folder; choose a writable location")
+    return folder
+
+
+def _parent(path: pathlib.Path) -> pathlib.Path:
+    return writable_folder(path.parent)
 
 
 @contextlib.contextmanager

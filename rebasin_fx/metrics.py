@@ -11,6 +11,7 @@ from torch import nn
 
 from .data import batches, split_batch, to_device
 from .errors import RebasinError
+from .trace import eval_mode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +43,8 @@ def loss_and_accuracy(model: nn.Module, dataloader, num_batches: int | None = No
     """Mean cross-entropy and accuracy over the loader's (input, target) batches, model in eval mode."""
     where = "the evaluation dataloader"
     device = next((t.device for t in model.state_dict().values()), torch.device("cpu"))
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     total = loss = correct = 0.0
-    try:
+    with eval_mode(model):
         for batch in batches(dataloader, num_batches, where):
             args, kwargs, target = split_batch(batch, where)
             if target is None:
@@ -59,9 +58,6 @@ def loss_and_accuracy(model: nn.Module, dataloader, num_batches: int | None = No
             loss += float(F.cross_entropy(logits[keep], target[keep], reduction="sum"))
             correct += float((logits[keep].argmax(-1) == target[keep]).sum())
             total += int(keep.sum())
-    finally:
-        for m, flag in flags:
-            m.training = flag
     return loss / max(total, 1), correct / max(total, 1)
 
 

@@ -179,6 +179,4 @@ def repair(model_a: nn.Module, model_b: nn.Module, merged: nn.Module, dataloader
         True
     """
     same_architecture(model_a, merged)
-    if not 0.0 <= alpha <= 1.0:
-        raise RebasinError(f"alpha must be in [0, 1], got {alpha}")
     return Repairer(model_a, model_b, dataloader, num_batches, spec, progress)(merged, alpha)

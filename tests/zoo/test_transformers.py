@@ -9,7 +9,6 @@ import pytest
 import torch
 import transformers as T
 
-import rebasin_fx as rfx
 from .zoo_check import verify
 
 V, D, L, H, FF = 100, 32, 2, 4, 64
