@@ -19,20 +19,28 @@ WIDTHS = (1, 2, 3, 4, 6, 8)
 ACTS = ("relu", "gelu", "tanh", "none")
 VEC_OPS = ("linear", "res", "norm", "cat", "glu", "gate", "unknown")
 SEQ_OPS = VEC_OPS + ("attn", "attn", "mean", "tmix")
-IMG_OPS = ("conv", "dwconv", "res_conv", "bn", "gn", "pool", "se", "unknown", "mean", "flatten")
+IMG_OPS = ("conv", "gconv", "dwconv", "res_conv", "bn", "gn", "pool", "se", "unknown", "mean", "flatten")
 TOKENS = 5  # sequence length
 
 
 @dataclasses.dataclass
 class Oracle:
-    """Widths as union-find classes; ``first[c]`` = (state key, axis) that is exactly the class's units."""
+    """The symmetry a model was built with, as atoms (permutation variables) in a union-find.
+
+    A width is a list of atoms (a row-major product). Tying two widths refines
+    both to their common refinement (a GroupNorm or grouped conv makes a width
+    ``groups x per_group``), then unifies them atom by atom; where no common
+    refinement exists, everything involved is pinned. ``first[a]`` = a (state
+    key, axis) that is exactly atom ``a``'s units, valid while ``a`` is not
+    refined.
+    """
 
     parent: list = dataclasses.field(default_factory=list)
     size: list = dataclasses.field(default_factory=list)
     pinned: list = dataclasses.field(default_factory=list)
     first: dict = dataclasses.field(default_factory=dict)
+    children: dict = dataclasses.field(default_factory=dict)  # refined root -> [outer atom, inner atom]
     extra: list = dataclasses.field(default_factory=list)  # sizes of free groups inside attention blocks
-    cuts: dict = dataclasses.field(default_factory=dict)  # root -> group counts of GroupNorms over it
 
     def new(self, n: int, where=None) -> int:
         self.parent.append(len(self.parent))
@@ -42,50 +50,89 @@ class Oracle:
             self.first[len(self.parent) - 1] = where
         return len(self.parent) - 1
 
-    def find(self, c: int) -> int:
-        while self.parent[c] != c:
-            c = self.parent[c]
-        return c
+    def find(self, a: int) -> int:
+        while self.parent[a] != a:
+            a = self.parent[a]
+        return a
 
-    def tie(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[rb] = ra
-            self.pinned[ra] = self.pinned[ra] or self.pinned[rb]
-            if ra not in self.first and rb in self.first:
-                self.first[ra] = self.first[rb]
-            self.cuts[ra] = self.cuts.get(ra, set()) | self.cuts.pop(rb, set())
+    def leaves(self, width) -> list[int]:
+        out = []
+        for a in width:
+            r = self.find(a)
+            out += self.leaves(self.children[r]) if r in self.children else [r]
+        return out
 
-    def cut(self, c: int, groups: int) -> None:
-        """A GroupNorm over class c: its units become groups x per_group (row-major)."""
-        r = self.find(c)
-        if 1 < groups < self.size[r]:
-            self.cuts.setdefault(r, set()).add(groups)
+    def _split(self, leaf: int, outer: int) -> tuple[int, int]:
+        x, y = self.new(outer), self.new(self.size[leaf] // outer)
+        if self.pinned[leaf]:
+            self.pinned[x] = self.pinned[y] = True
+        self.children[leaf] = [x, y]
+        return x, y
 
-    def factors(self, r: int) -> list[int] | None:
-        """Sizes of the atoms of class r; None when its cuts have no common refinement (pinned)."""
-        gs = sorted(self.cuts.get(r, ()))
-        n = self.size[r]
-        chain = gs + [n]
-        if any(b % a for a, b in zip(chain, chain[1:])):
-            return None
-        return [b // a for a, b in zip([1] + gs, chain)]
+    def _refine(self, leaves, bounds):
+        out, p = [], 1
+        for leaf in leaves:
+            end, cur, cp = p * self.size[leaf], leaf, p
+            for b in sorted(b for b in bounds if p < b < end):
+                if b % cp or end % b:
+                    return None
+                x, cur = self._split(cur, b // cp)
+                out.append(x)
+                cp = b
+            out.append(cur)
+            p = end
+        return out
 
-    def pin(self, c: int) -> None:
-        self.pinned[self.find(c)] = True
+    def _bounds(self, leaves) -> set[int]:
+        out, p = set(), 1
+        for leaf in leaves[:-1]:
+            p *= self.size[leaf]
+            out.add(p)
+        return out
+
+    def tie_widths(self, w1, w2) -> None:
+        l1, l2 = self.leaves(w1), self.leaves(w2)
+        bounds = self._bounds(l1) | self._bounds(l2)
+        r1, r2 = self._refine(l1, bounds), self._refine(l2, bounds)
+        if r1 is None or r2 is None:
+            self.pin_width(w1)
+            self.pin_width(w2)
+            return
+        r1, r2 = [a for a in r1 if self.size[a] > 1], [a for a in r2 if self.size[a] > 1]
+        assert [self.size[a] for a in r1] == [self.size[a] for a in r2]
+        for a, b in zip(r1, r2):
+            ra, rb = self.find(a), self.find(b)
+            if ra != rb:
+                self.parent[rb] = ra
+                self.pinned[ra] = self.pinned[ra] or self.pinned[rb]
+
+    def cut(self, width, groups: int) -> None:
+        """A GroupNorm over ``width``: its units become groups x per_group (row-major)."""
+        n = 1
+        for leaf in self.leaves(width):
+            n *= self.size[leaf]
+        if 1 < groups < n:
+            self.tie_widths(width, [self.new(groups), self.new(n // groups)])
+
+    def pin(self, a: int) -> None:
+        self.pin_width([a])
+
+    def pin_width(self, width) -> None:
+        for leaf in self.leaves(width):
+            self.pinned[leaf] = True
 
     def free_sizes(self) -> list[int]:
-        roots = {self.find(c) for c in range(len(self.parent))}
-        out = list(self.extra)
-        for r in roots:
-            if not self.pinned[r]:
-                out += [n for n in (self.factors(r) or []) if n > 1]
-        return sorted(out)
+        roots = {self.find(a) for a in range(len(self.parent))}
+        leaves = [r for r in roots if r not in self.children and not self.pinned[r] and self.size[r] > 1]
+        return sorted([self.size[r] for r in leaves] + self.extra)
 
     def free_members(self) -> list[tuple[tuple[str, int], int]]:
-        roots = {self.find(c) for c in range(len(self.parent))}
-        return [(self.first[r], self.size[r]) for r in roots
-                if not self.pinned[r] and r in self.first and not self.cuts.get(r)]
+        out = []
+        for a, where in self.first.items():
+            r = self.find(a)
+            if r not in self.children and not self.pinned[r] and self.size[r] > 1:
+                out.append((where, self.size[r]))
+        return out
 
 
 def _act(name: str):
@@ -122,7 +169,7 @@ class Block(nn.Module):
             return x.mean(1) if x.dim() == 3 else x.mean((2, 3))
         if kind == "conv":
             return _act(self.op[3])(self.conv(x))
-        if kind == "dwconv":
+        if kind in ("dwconv", "gconv"):
             return F.relu(self.conv(x))
         if kind == "res_conv":
             return x + self.c2(F.relu(self.c1(x)))
@@ -200,7 +247,7 @@ def build(recipe: dict) -> tuple[nn.Module, Oracle, torch.Tensor]:
         allowed = {"vec": VEC_OPS, "seq": SEQ_OPS, "img": IMG_OPS}[dims]
         if kind not in allowed:
             raise ValueError(f"{kind} in {dims} mode")
-        one = len(factors) == 1
+        plain = all(isinstance(f, int) for f in factors)  # a product of atoms (no sum, no pinned part)
         if kind == "linear":
             b.lin = nn.Linear(c, op[1])
             c = op[1]
@@ -208,8 +255,8 @@ def build(recipe: dict) -> tuple[nn.Module, Oracle, torch.Tensor]:
         elif kind == "res":
             b.l1, b.l2 = nn.Linear(c, op[1]), nn.Linear(op[1], c)
             o.new(op[1], (f"{p}.l1.weight", 0))
-            if one and not isinstance(factors[0], tuple):
-                o.tie(factors[0], o.new(c, (f"{p}.l2.weight", 0)))
+            if plain:
+                o.tie_widths(factors, [o.new(c, (f"{p}.l2.weight", 0))])
         elif kind == "norm":
             b.norm = nn.LayerNorm(c) if op[1] == "layer" else nn.RMSNorm(c)
         elif kind == "cat":
@@ -223,20 +270,19 @@ def build(recipe: dict) -> tuple[nn.Module, Oracle, torch.Tensor]:
             factors = [o.new(c)]  # the halves share one permutation: a sum of two copies
         elif kind == "gate":
             b.lin = nn.Linear(c, c)
-            if one and not isinstance(factors[0], tuple):
-                o.tie(factors[0], o.new(c, (f"{p}.lin.weight", 0)))
+            if plain:
+                o.tie_widths(factors, [o.new(c, (f"{p}.lin.weight", 0))])
             else:
                 raise ValueError("gate after cat/flatten")
         elif kind == "unknown":
-            for f in _classes(factors):
-                o.pin(f)
+            o.pin_width(_classes(factors))
         elif kind == "attn":
             _, heads, dim, kv, _ = op
-            if not one or isinstance(factors[0], tuple) or heads % kv:
+            if not plain or heads % kv:
                 raise ValueError("attention needs a plain stream and kv | heads")
             b.q, b.k, b.v = nn.Linear(c, heads * dim), nn.Linear(c, kv * dim), nn.Linear(c, kv * dim)
             b.o = nn.Linear(heads * dim, c)
-            o.tie(factors[0], o.new(c, (f"{p}.o.weight", 0)))
+            o.tie_widths(factors, [o.new(c, (f"{p}.o.weight", 0))])
             o.extra += [n for n in (kv, heads // kv, dim, dim) if n > 1]
         elif kind == "mean":
             dims = "vec"
@@ -244,28 +290,37 @@ def build(recipe: dict) -> tuple[nn.Module, Oracle, torch.Tensor]:
             b.conv = nn.Conv2d(c, op[1], op[2], padding=op[2] // 2)
             c = op[1]
             factors = [o.new(c, (f"{p}.conv.weight", 0))]
+        elif kind == "gconv":  # groups permute as a whole, one within-group permutation for all groups
+            g, m = op[1], op[2]
+            if c % g:
+                raise ValueError("groups must divide the channels")
+            b.conv = nn.Conv2d(c, g * m, 3, padding=1, groups=g)
+            shared = o.new(g)
+            o.tie_widths(factors, [shared, o.new(c // g)])
+            c = g * m
+            factors = [shared, o.new(m)]
         elif kind == "dwconv":
             b.conv = nn.Conv2d(c, c, 3, padding=1, groups=c)
-            if one and not isinstance(factors[0], tuple):
-                o.tie(factors[0], o.new(c, (f"{p}.conv.weight", 0)))
+            if plain:
+                o.tie_widths(factors, [o.new(c, (f"{p}.conv.weight", 0))])
         elif kind == "res_conv":
             b.c1, b.c2 = nn.Conv2d(c, op[1], 3, padding=1), nn.Conv2d(op[1], c, 3, padding=1)
             o.new(op[1], (f"{p}.c1.weight", 0))
-            o.tie(factors[0], o.new(c, (f"{p}.c2.weight", 0)))
+            o.tie_widths(factors, [o.new(c, (f"{p}.c2.weight", 0))])
         elif kind == "bn":
             b.bn = nn.BatchNorm2d(c)
         elif kind == "gn":
             if c % op[1]:
                 raise ValueError("GroupNorm groups must divide the channels")
             b.gn = nn.GroupNorm(op[1], c)
-            o.cut(factors[0], op[1])
+            o.cut(factors, op[1])
         elif kind == "tmix":
             b.t1, b.t2 = nn.Linear(TOKENS, op[1]), nn.Linear(op[1], TOKENS)
             o.new(op[1], (f"{p}.t1.weight", 0))
         elif kind == "se":
             b.fc1, b.fc2 = nn.Linear(c, op[1]), nn.Linear(op[1], c)
             o.new(op[1], (f"{p}.fc1.weight", 0))
-            o.tie(factors[0], o.new(c, (f"{p}.fc2.weight", 0)))
+            o.tie_widths(factors, [o.new(c, (f"{p}.fc2.weight", 0))])
         elif kind == "flatten":
             if x.dim() != 4:
                 raise ValueError("flatten needs an image")
@@ -345,6 +400,8 @@ def draw_op(kind, w, rng):
         return (kind, rng.choice(("layer", "rms")))
     if kind == "gn":
         return (kind, rng.choice((1, 2, 3, 4)))
+    if kind == "gconv":
+        return (kind, rng.choice((2, 3, 4)), rng.choice((1, 2, 3)))
     if kind == "cat":
         return (kind, w(), w())
     if kind == "attn":
