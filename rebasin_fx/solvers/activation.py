@@ -11,6 +11,7 @@ with no site fall back to weight matching with the others held fixed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import torch
@@ -72,7 +73,7 @@ class Moments:
 def units(x: torch.Tensor, axis: int) -> torch.Tensor:
     """[prefix, units, rest]: a view (no copy for contiguous x); prefix and rest axes are samples."""
     axis = axis % x.dim()
-    return x.reshape(-1, x.shape[axis], x[(0,) * axis].numel() // x.shape[axis] if x.numel() else 1)
+    return x.reshape(-1, x.shape[axis], math.prod(x.shape[axis + 1:]))
 
 
 def cross(a: torch.Tensor, b: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
