@@ -9,6 +9,7 @@ from typing import Sequence
 from torch import nn
 from tqdm.auto import tqdm
 
+from .data import reiterable
 from .errors import RebasinError
 from .interpolate import check_models, iter_points, positions
 from .metrics import resolve
@@ -132,6 +133,7 @@ def evaluate_path(models: Sequence[nn.Module], dataloader, metric="loss", steps:
         (5, ['accuracy', 'loss'])
     """
     check_models(models, "evaluate_path")
+    reiterable(dataloader, "the evaluation dataloader")
     metrics = resolve(metric)
     n_points = len(positions(len(models), steps))
     pos, values = [], {}

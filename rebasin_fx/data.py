@@ -46,3 +46,11 @@ def batches(loader: Iterable, num_batches: int | None = None, where: str = "data
         yield batch
     if count == 0:
         raise RebasinError(f"{where} yielded no batches; pass a dataloader over at least one batch of data")
+
+
+def reiterable(loader: Iterable, where: str = "dataloader") -> Iterable:
+    """``loader`` itself, if it can be iterated more than once (a list, a DataLoader); else a RebasinError."""
+    if loader is not None and iter(loader) is loader:
+        raise RebasinError(f"{where} is a one-shot iterator (a generator?), but it is read several times; "
+                           "pass a list of batches or a torch DataLoader")
+    return loader

@@ -94,6 +94,9 @@ def iter_points(models: Sequence[nn.Module], steps: int = 10, method: str = "ler
         raise RebasinError(f"unknown interpolation {method!r}; use one of {INTERPOLATIONS}")
     if repair and dataloader is None:
         raise RebasinError("repair=True needs a dataloader to measure activation statistics on")
+    from .data import reiterable
+
+    reiterable(dataloader, "the dataloader for BatchNorm statistics / REPAIR")
     repairers: dict[int, Repairer] = {}
     for (seg, t), (pos, model) in zip(positions(len(models), steps), iter_interpolate(models, steps, method)):
         if dataloader is not None and 0 < t < 1:

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .data import batches, split_batch, to_device
+from .data import batches, reiterable, split_batch, to_device
 from .derive import permutation_spec
 from .errors import RebasinError
 from .permute import clone_model
@@ -114,7 +114,8 @@ class Repairer:
     def __init__(self, model_a: nn.Module, model_b: nn.Module, dataloader, num_batches: int | None = None,
                  spec: PermutationSpec | None = None, progress: bool = False):
         same_architecture(model_a, model_b)
-        self.loader, self.num_batches, self.progress = dataloader, num_batches, progress
+        self.loader = reiterable(dataloader, "repair's dataloader")
+        self.num_batches, self.progress = num_batches, progress
         self.device = next((t.device for t in model_a.state_dict().values()), torch.device("cpu"))
         if spec is None:
             first = next(iter(batches(dataloader, 1, "repair's dataloader")))

@@ -136,3 +136,8 @@ def test_bad_input():
         rfx.align(a, b, (x,), method="activation", dataloader=[x])
     with pytest.raises(rfx.RebasinError, match="alpha must be in"):
         rfx.repair(a, a, a, [x], alpha=2.0)
+    # methods that read the data several times refuse a one-shot generator, saying what to pass
+    with pytest.raises(rfx.RebasinError, match="one-shot iterator.*list of batches or a torch DataLoader"):
+        rfx.repair(a, a, a, (x for _ in range(2)))
+    with pytest.raises(rfx.RebasinError, match="one-shot iterator"):
+        rfx.evaluate_path([a, a], ((x, torch.zeros(2, dtype=torch.long)) for _ in range(2)))

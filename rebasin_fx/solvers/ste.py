@@ -19,7 +19,7 @@ import torch
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from ..data import batches, split_batch, to_device
+from ..data import batches, reiterable, split_batch, to_device
 from ..errors import RebasinError
 from ..permute import clone_model, permute_state_dict
 from ..spec import PermutationSpec
@@ -81,6 +81,7 @@ def straight_through(
     if make_opt is None:
         raise RebasinError(f"unknown optimizer {optimizer!r}; use one of {sorted(OPTIMIZERS)} or a factory f(params, lr)")
     where = "the straight-through estimator's dataloader"
+    reiterable(dataloader, where)
     torch.manual_seed(seed)
     model = clone_model(model_a)
     if device is not None:
