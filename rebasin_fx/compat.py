@@ -22,17 +22,9 @@ from .files import save_model, writable_folder
 from .interpolate import check_models, positions
 from .metrics import resolve
 from .norms import has_batchnorm, reset_bn_stats
-from .permute import reset_module_caches
+from .permute import copy_state_into
 
 log = logging.getLogger(__name__)
-
-
-def _copy_into(model: nn.Module, source: nn.Module) -> None:
-    with torch.no_grad():
-        new = source.state_dict()
-        for k, t in model.state_dict().items():
-            t.copy_(new[k])
-    reset_module_caches(model)
 
 
 def _first_inputs(loader, where: str):
@@ -63,7 +55,7 @@ class PermutationCoordinateDescent:
 
     def rebasin(self) -> None:
         self.result = align(self.model_a, self.model_b, self.example_inputs)
-        _copy_into(self.model_b, self.result.model)
+        copy_state_into(self.model_b, self.result.model.state_dict())
         if self.train_dataloader is not None and has_batchnorm(self.model_b):
             reset_bn_stats(self.model_b, self.train_dataloader, inplace=True)
 
@@ -142,7 +134,7 @@ class Rebasin:
         for model in self.models_to_permute:
             res = align(self.target_model, model, args, method=method, example_kwargs=kwargs,
                         dataloader=self.train_dataloader if method != "weight" else None, **options)
-            _copy_into(model, res.model)
+            copy_state_into(model, res.model.state_dict())
             if has_batchnorm(model):
                 reset_bn_stats(model, self.train_dataloader, inplace=True)
             self.results.append(res)

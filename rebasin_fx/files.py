@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .errors import RebasinError
-from .permute import as_perms, clone_model, reset_module_caches
+from .permute import as_perms, clone_model, copy_state_into
 from .spec import PermutationSpec
 
 PERMS_FORMAT = "rebasin_fx.permutations/1"
@@ -151,11 +151,7 @@ def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], where: s
             raise RebasinError(f"{where}: {k} has shape {tuple(v.shape)}, the model expects {tuple(t.shape)}")
         if v.is_floating_point() != t.is_floating_point():
             raise RebasinError(f"{where}: {k} has dtype {v.dtype}, the model expects {t.dtype}")
-    out = clone_model(model)
-    with torch.no_grad():
-        for k, t in out.state_dict().items():
-            t.copy_(state_dict[k])
-    return reset_module_caches(out)
+    return copy_state_into(clone_model(model), state_dict)
 
 
 def save_permutations(path, spec: PermutationSpec, perms: Mapping) -> pathlib.Path:

@@ -96,6 +96,14 @@ def reset_module_caches(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def copy_state_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+    """Copy ``state_dict``'s values into ``model``'s own tensors (in place) and drop stale caches."""
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            t.copy_(state_dict[key])
+    return reset_module_caches(model)
+
+
 def apply_permutations(model_or_state_dict, spec: PermutationSpec, perms: Perms):
     """Return a permuted copy of a model (nn.Module) or of a state_dict; the input is untouched.
 
