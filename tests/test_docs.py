@@ -93,3 +93,37 @@ def test_fuzz_benchmark_smoke():
 
     out = fuzz.run(seconds=60, models=5, seed=1)
     assert out["models"] == 5 and out["failures"] == {}
+
+
+def test_lap_solvers_benchmark_smoke():
+    from benchmarks import lap_solvers
+
+    rows = lap_solvers.run(quick=True)
+    assert {r["kind"] for r in rows} == {"signature", "descent"} and all(r["n"] == 64 for r in rows)
+    solvers = [k for k in rows[0] if k not in ("model", "kind", "n", "count") and not k.endswith(" gap")]
+    assert "scipy" in solvers and len(solvers) >= 2  # the test extra installs lapx
+    assert all(r[s + " gap"] < 1e-9 and r[s] > 0 for r in rows for s in solvers)  # every solver optimal
+
+
+def test_vs_rebasin_benchmark_smoke():
+    from benchmarks import vs_rebasin
+
+    out = vs_rebasin.run(quick=True)
+    (row,) = out["speed"]
+    ours, theirs = row["ours"], row["rebasin"]  # the test extra installs rebasin 0.0.47
+    assert ours["function_err"] < 1e-5 and theirs["function_err"] < 1e-5
+    assert ours["moved"] > 0.9 and ours["objective"] > ours["objective_before"]
+    assert ours["total_s"] >= ours["trace_s"] > ours["warm_trace_s"]
+    by = {r["aligner"]: r for r in out["quality"]}
+    assert set(by) == {"naive", "rebasin 0.0.47", "weight", "activation", "ste"}
+    assert all(by[m]["loss_barrier"] < by["naive"]["loss_barrier"] for m in ("weight", "activation", "ste"))
+
+
+def test_scale_benchmark_smoke():
+    from benchmarks import scale
+
+    rows = scale.run(quick=True)
+    assert len(rows) == 3 and all("error" not in r for r in rows), rows
+    for r in rows:
+        assert r["sweeps"] >= 2 and r["total_s"] > 0 and r["bound_s"] > 0
+        assert r["cost_s"] + r["lap_s"] <= r["total_s"] and r["group_working_set_mb"] > 0

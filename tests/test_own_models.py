@@ -106,7 +106,8 @@ def test_planted_permutation_recovered_exactly(case):
         sd = res.model.state_dict()
         for k, v in model_a.state_dict().items():
             assert torch.equal(sd[k], v), f"{name} ({init} start): {k} not recovered"
-        assert res.perms.objective >= max(max(h) for h in res.perms.history.values()) - 1e-9
+        best = max(max(h) for h in res.perms.history.values())  # history sums float32 products
+        assert res.perms.objective >= best - 1e-6 * abs(best)
     assert_unchanged(model_a, snap_a)
     assert_unchanged(model_b, snap_b)
 

@@ -11,6 +11,7 @@ from torch import nn
 import mnist
 import models as M
 from rebasin_fx import demo
+from rebasin_fx.demo_models import ViT
 
 
 class PlainCNN(nn.Module):
@@ -35,6 +36,7 @@ FAMILIES = {
     "mlp": (lambda: demo.mlp(512), 5),
     "resnet": (lambda: M.ResNet20(1, in_ch=1), 2),
     "cnn": (lambda: PlainCNN(), 6),
+    "vit": (lambda: ViT(), 6),  # the demo's: 4x4 patches of 7 px, 2 pre-norm layers, dim 64
 }
 
 
