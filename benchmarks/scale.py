@@ -129,7 +129,8 @@ def child(name: str) -> dict:
     b = make()
     spec = rfx.permutation_spec(a, (inputs(),), kwargs)
     sd_a, sd_b = a.state_dict(), b.state_dict()
-    state_bytes = sum(t.numel() * t.element_size() for t in sd_a.values())
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in sd_a.values()}
+    state_bytes = sum(storages.values())  # tied weights (GPT-2's wte and lm_head) counted once
     base = _rss()
     with _PeakRSS() as mem:
         t0 = time.perf_counter()

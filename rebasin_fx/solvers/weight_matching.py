@@ -31,9 +31,9 @@ class Permutations(dict):
     """``{group: permutation}`` plus how it was found.
 
     Attributes: ``objective`` (sum of <A, permuted B> over the permuted
-    tensors, in float64), ``start`` (name of the winning start), ``history``
+    tensors, summed from the tensors), ``start`` (name of the winning start), ``history``
     (``{start: [objective after each sweep]}``, entry 0 = at the start; later
-    entries are kept from the float32 cost products, to about 1e-6 relative),
+    entries are kept from the cost products, to about 1e-6 relative),
     ``timing`` (seconds in cost building and in assignment solving),
     ``fallback`` (groups a data-driven method left to weight matching).
     """
@@ -65,20 +65,25 @@ def _members(spec: PermutationSpec, keys) -> dict[str, list[_Member]]:
     return out
 
 
-def _units(t: torch.Tensor, m: _Member, n: int) -> torch.Tensor:
-    """The tensor as [n_units, everything else] for one member occurrence."""
+def _unit_axis(t: torch.Tensor, m: _Member, n: int) -> torch.Tensor:
+    """The tensor with the member's positions, in unit order, along ``m.axis`` (no copy when they are all of it)."""
     plain = m.positions.numel() == t.shape[m.axis] and m.positions.shape[1] == 1 and torch.equal(
         m.positions[:, 0], torch.arange(n))
-    if not plain:
-        t = t.index_select(m.axis, m.positions.reshape(-1).to(t.device))
-    return t.movedim(m.axis, 0).reshape(n, -1)
+    return t if plain else t.index_select(m.axis, m.positions.reshape(-1).to(t.device))
+
+
+def _units(t: torch.Tensor, m: _Member, n: int) -> torch.Tensor:
+    """The tensor as [n_units, everything else] for one member occurrence."""
+    return _unit_axis(t, m, n).movedim(m.axis, 0).reshape(n, -1)
 
 
 def _permuted(t, layouts, perms, skip_axis=None, skip_path=None):
     for axis, lay in enumerate(layouts):
         if lay is not None:
             skip = skip_path if axis == skip_axis else None
-            t = t.index_select(axis, L.index(lay, perms, skip, device=t.device))
+            idx = L.index(lay, perms, skip)
+            if not torch.equal(idx, torch.arange(len(idx))):  # e.g. the skipped group's own axis: no copy
+                t = t.index_select(axis, idx.to(t.device))
     return t
 
 
@@ -121,22 +126,25 @@ def weight_costs(spec: PermutationSpec, state_dict_a, state_dict_b, perms, group
 
 
 def _contribution(a, b, layouts, perms) -> float:
-    return float((a * _permuted(b, layouts, perms)).sum(dtype=torch.float64))
+    return float((a * _permuted(b, layouts, perms)).sum())  # pairwise sum; a float64 cast would cost more
 
 
 def _objective(A, B, spec, perms) -> float:
     return sum(_contribution(a, B[key], spec.axes[key], perms) for key, a in A.items())
 
 
-def _moments(u: torch.Tensor) -> torch.Tensor:
-    """Statistics of each row that do not depend on the order of its entries: [n, 6]."""
-    f64 = torch.float64
-    sq = u * u
-    lo, hi = torch.aminmax(u, dim=1)
-    stats = [u.sum(1, dtype=f64), sq.sum(1, dtype=f64), u.abs().sum(1, dtype=f64), hi.double(), lo.double(),
-             (sq * u).sum(1, dtype=f64)]
-    scale = torch.tensor([1, 1, 1, u.shape[1], u.shape[1], 1], dtype=f64, device=u.device) / u.shape[1]
-    return torch.stack(stats, 1) * scale
+def _moments(t: torch.Tensor, m: _Member, n: int) -> torch.Tensor:
+    """Statistics of each unit's slice that do not depend on the order of its entries: [n, 6].
+
+    Reduced in place over every axis but the unit axis (no transposed copy: a
+    unit axis that is not the tensor's first would make every reduction strided).
+    """
+    t = _unit_axis(t, m, n).unflatten(m.axis, (n, m.positions.shape[1]))
+    dims = [d for d in range(t.dim()) if d != m.axis]
+    sq = t * t
+    # means in the tensor's dtype: torch sums pairwise, and sum(dtype=float64) would cast the whole tensor first
+    stats = [t.mean(dims), sq.mean(dims), t.abs().mean(dims), t.amax(dims), t.amin(dims), (sq * t).mean(dims)]
+    return torch.stack(stats, 1).double()
 
 
 def signature_start(spec, A, B, members) -> dict[str, torch.Tensor]:
@@ -152,7 +160,7 @@ def signature_start(spec, A, B, members) -> dict[str, torch.Tensor]:
         for m in members[name]:
             if m.key not in A:
                 continue
-            a, b = _moments(_units(A[m.key], m, g.size)), _moments(_units(B[m.key], m, g.size))
+            a, b = _moments(A[m.key], m, g.size), _moments(B[m.key], m, g.size)
             both = torch.cat([a, b])
             mu, sd = both.mean(0), both.std(0).clamp_min(1e-12)
             fa.append((a - mu) / sd)
@@ -161,7 +169,7 @@ def signature_start(spec, A, B, members) -> dict[str, torch.Tensor]:
             perms[name] = torch.arange(g.size)
             continue
         a, b = torch.cat(fa, 1), torch.cat(fb, 1)
-        cost = a @ b.T - 0.5 * (a * a).sum(1)[:, None] - 0.5 * (b * b).sum(1)[None, :]
+        cost = (a @ b.T).sub_(0.5 * (a * a).sum(1)[:, None]).sub_(0.5 * (b * b).sum(1)[None, :])  # one n x n buffer
         perms[name] = lap.solve(cost)
     return perms
 
@@ -171,6 +179,9 @@ def _dependencies(spec, m: _Member) -> tuple[str, ...]:
     occurrences = [(axis, name, path) for axis, lay in enumerate(spec.axes[m.key]) if lay is not None
                    for name, path in L.groups_in(lay)]
     return tuple(sorted({name for axis, name, path in occurrences if (axis, path) != (m.axis, m.path)}))
+
+
+_CACHE_MIN_REST = 16  # products over fewer entries per unit (biases, norms) cost less to redo than to keep
 
 
 class _ProductCache:
@@ -203,15 +214,6 @@ class _ProductCache:
         self.used += size
 
 
-def _converge(run, sweeps: int, bar) -> None:
-    for _ in range(sweeps):
-        if run.done:
-            return
-        run.sweep()
-        bar.update(1)
-        bar.set_postfix(objective=f"{run.history[-1]:.4g}")
-
-
 class _Descent:
     """Coordinate descent from one start; ``sweep()`` visits every free group once.
 
@@ -236,6 +238,17 @@ class _Descent:
         self.history = [sum(self.contrib.values())]
         self.done = False
 
+    def descend(self, max_sweeps: int, bar) -> None:
+        """Sweep until done or ``max_sweeps``; then the objective from the tensors, and the cache is freed."""
+        for _ in range(max_sweeps):
+            self.sweep()
+            bar.update(1)
+            bar.set_postfix(objective=f"{self.history[-1]:.4g}")
+            if self.done:
+                break
+        self.objective = _objective(self.A, self.B, self.spec, self.perms)  # the history sums products
+        self.cache = None
+
     def sweep(self) -> None:
         improved = False
         for gi in self.rng.permutation(len(self.names)):
@@ -243,11 +256,6 @@ class _Descent:
         self.history.append(sum(self.contrib.values()))
         gained = self.history[-1] - self.history[-2]
         self.done = not improved or gained <= self.rtol * (self.history[-1] - self.history[0])
-
-    def finish(self) -> None:
-        """The exact objective in float64 (the history sums float32 products); frees the product cache."""
-        self.objective = _objective(self.A, self.B, self.spec, self.perms)
-        self.cache = None
 
     def _update(self, name: str) -> bool:
         stamp = tuple(self.versions[d] for d in self.inputs[name])
@@ -263,8 +271,10 @@ class _Descent:
             prod = self.cache.get(m, self.versions)
             if prod is None:
                 b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
-                prod = _units(A[m.key], m, n) @ _units(b, m, n).T
-                self.cache.put(m, self.versions, prod)
+                a_u = _units(A[m.key], m, n)
+                prod = a_u @ _units(b, m, n).T
+                if a_u.shape[1] >= _CACHE_MIN_REST:
+                    self.cache.put(m, self.versions, prod)
             prods.append((m.key, prod))
             cost = prod.clone() if cost is None else cost.add_(prod)
         t1 = time.perf_counter()
@@ -361,15 +371,12 @@ def weight_matching(
             label = f"given{i}" if len(starts) > 1 else "given"
         run = runs[label] = _Descent(spec, A, B, members, perms, seed, tol, rtol, timing, cache_bytes,
                                      frozenset(fixed))
-        _converge(run, max_iter, bar)
-        run.finish()  # frees its product cache before the next start
-    bar.close()
-    for label, run in runs.items():
+        run.descend(max_iter, bar)  # and frees its product cache before the next start
         log.info("weight matching start %s: objective %s over %d sweeps", label, run.objective,
                  len(run.history) - 1)
-    best_label = max(runs, key=lambda k: runs[k].objective)
-    best = (best_label, runs[best_label].perms, runs[best_label].objective)
-    history = {label: run.history for label, run in runs.items()}
-    out = Permutations({n: best[1][n] for n in spec.groups})
-    out.objective, out.start, out.history, out.timing = best[2], best[0], history, timing
+    bar.close()
+    best = max(runs, key=lambda k: runs[k].objective)
+    out = Permutations({n: runs[best].perms[n] for n in spec.groups})
+    out.objective, out.start, out.timing = runs[best].objective, best, timing
+    out.history = {label: run.history for label, run in runs.items()}
     return out
