@@ -109,9 +109,8 @@ def full_pass(spec, sd_a, sd_b, perms) -> tuple[float, float, int]:
         cost = torch.zeros(g.size, g.size)
         work = 0
         for m in members[name]:
-            b = wm._permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
-            cost += wm._units(A[m.key], m, g.size) @ wm._units(b, m, g.size).T
-            work += b.numel() * b.element_size() + cost.numel() * cost.element_size()
+            cost += wm._product(spec, A, B, perms, m, g.size)
+            work += B[m.key].numel() * B[m.key].element_size() + cost.numel() * cost.element_size()
         t1 = time.perf_counter()
         lap.solve(cost)
         cost_s, lap_s = cost_s + t1 - t0, lap_s + time.perf_counter() - t1

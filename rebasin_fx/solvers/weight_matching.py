@@ -77,6 +77,12 @@ def _units(t: torch.Tensor, m: _Member, n: int) -> torch.Tensor:
     return _unit_axis(t, m, n).movedim(m.axis, 0).reshape(n, -1)
 
 
+def _product(spec, A, B, perms, m: _Member, n: int) -> torch.Tensor:
+    """[n, n]: A's units against B's for one member, every other permutation applied to B."""
+    b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
+    return _units(A[m.key], m, n) @ _units(b, m, n).T
+
+
 def _permuted(t, layouts, perms, skip_axis=None, skip_path=None):
     for axis, lay in enumerate(layouts):
         if lay is not None:
@@ -119,8 +125,7 @@ def weight_costs(spec: PermutationSpec, state_dict_a, state_dict_b, perms, group
         n = spec.groups[name].size
         cost = torch.zeros(n, n, dtype=torch.float64)
         for m in members[name]:
-            b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
-            cost += (_units(A[m.key], m, n) @ _units(b, m, n).T).double().cpu()
+            cost += _product(spec, A, B, perms, m, n).double().cpu()
         out[name] = cost
     return out
 
@@ -270,10 +275,9 @@ class _Descent:
                 continue
             prod = self.cache.get(m, self.versions)
             if prod is None:
-                b = _permuted(B[m.key], spec.axes[m.key], perms, m.axis, m.path)
-                a_u = _units(A[m.key], m, n)
-                prod = a_u @ _units(b, m, n).T
-                if a_u.shape[1] >= _CACHE_MIN_REST:
+                prod = _product(spec, A, B, perms, m, n)
+                t = A[m.key]
+                if t.numel() // t.shape[m.axis] * m.positions.shape[1] >= _CACHE_MIN_REST:  # entries per unit
                     self.cache.put(m, self.versions, prod)
             prods.append((m.key, prod))
             cost = prod.clone() if cost is None else cost.add_(prod)
