@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -151,12 +149,11 @@ def run(quick: bool = False, solver_paths=()) -> list[dict]:
         timings = {}
         envs = [None] + list(solver_paths)
         for env in envs:
-            cmd = [sys.executable, "-m", "benchmarks.lap_solvers", "--time", path]
-            environ = dict(os.environ)
-            root = os.path.join(os.path.dirname(__file__), "..")
-            environ["PYTHONPATH"] = os.pathsep.join(([env] if env else []) + [root, environ.get("PYTHONPATH", "")])
-            done = subprocess.run(cmd, env=environ, capture_output=True, text=True, check=True)
-            timings.update(json.loads(done.stdout.splitlines()[-1]))
+            out = common.run_child("import json\nfrom benchmarks import lap_solvers\n"
+                                   f"print(json.dumps(lap_solvers.time_solvers({path!r})))", env)
+            if "error" in out:
+                raise RuntimeError(f"timing the solvers with {env or 'this environment'} failed: {out['error']}")
+            timings.update(out)
     groups = sorted({g for t in timings.values() for g in t}, key=lambda g: (g.split("|")[0], g.split("|")[1],
                                                                              int(g.split("|")[2])))
     solvers = list(timings)
@@ -184,12 +181,8 @@ HEADER = "Assignment solvers on the cost matrices weight matching builds: ms per
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--time")
     ap.add_argument("--solver-path", action="append", default=[])
     known, rest = ap.parse_known_args(argv)
-    if known.time:
-        print(json.dumps(time_solvers(known.time)))
-        return 0
     return common.main(lambda quick: run(quick, known.solver_path), HEADER, rest)
 
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -146,13 +144,8 @@ def child(name: str) -> dict:
 
 
 def _spawn(name: str) -> dict:
-    root = os.path.join(os.path.dirname(__file__), "..")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    code = f"import json\nfrom benchmarks import scale\nprint(json.dumps(scale.child({name!r})))"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"model": name, "error": (done.stderr.strip().splitlines() or ["failed"])[-1][:160]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {"model": name, **common.run_child(f"import json\nfrom benchmarks import scale\n"
+                                              f"print(json.dumps(scale.child({name!r})))")}
 
 
 HEADER = ("| model | params | groups | largest | sweeps | total s | cost s | lap s | bound s | total/bound "

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -157,15 +155,9 @@ def child(lib: str, name: str) -> dict:
 
 
 def _spawn(lib: str, name: str) -> dict:
-    root = os.path.join(os.path.dirname(__file__), "..")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    code = ("import sys, json, torch, torchvision\n"  # the heavy imports both sides share, outside the timing
-            "from benchmarks import vs_rebasin\n"
-            f"print(json.dumps(vs_rebasin.child({lib!r}, {name!r})))")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:120]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return common.run_child("import json, torch, torchvision\n"  # imports both sides share, outside the timing
+                            "from benchmarks import vs_rebasin\n"
+                            f"print(json.dumps(vs_rebasin.child({lib!r}, {name!r})))")
 
 
 def speed(quick: bool) -> list[dict]:
