@@ -187,8 +187,12 @@ def cmd_merge(args) -> None:
 
 
 # parser -----------------------------------------------------------------------------------------
-def _model_args(p, required=True):
-    p.add_argument("--model", required=required, help="package.module:factory or a torchvision/timm model name")
+def _model_args(p, positional=False):
+    help = "package.module:factory or a torchvision/timm model name"
+    if positional:
+        p.add_argument("model", help=help)
+    else:
+        p.add_argument("--model", required=True, help=help)
     p.add_argument("--kwargs", type=_json, default=None, help="JSON keyword arguments for the factory")
     p.add_argument("--input-shape", type=_shape, default=(1, 3, 224, 224),
                    help="example input shape for tracing, e.g. 1,3,224,224 (default)")
@@ -214,9 +218,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = add("spec", help="print the permutation spec derived for a model")
-    p.add_argument("model", help="package.module:factory or a torchvision/timm model name")
-    p.add_argument("--kwargs", type=_json, default=None, help="JSON keyword arguments for the factory")
-    p.add_argument("--input-shape", type=_shape, default=(1, 3, 224, 224))
+    _model_args(p, positional=True)
     p.add_argument("--json", help="write the spec as JSON here")
     p.add_argument("--check", action="store_true", help="run the functional check")
     p.add_argument("--dot", help="write a Graphviz file of groups over modules here")

@@ -8,6 +8,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from .data import reiterable
 from .errors import RebasinError
 from .permute import clone_model, reset_module_caches
 from .validate import same_architecture
@@ -94,8 +95,6 @@ def iter_points(models: Sequence[nn.Module], steps: int = 10, method: str = "ler
         raise RebasinError(f"unknown interpolation {method!r}; use one of {INTERPOLATIONS}")
     if repair and dataloader is None:
         raise RebasinError("repair=True needs a dataloader to measure activation statistics on")
-    from .data import reiterable
-
     reiterable(dataloader, "the dataloader for BatchNorm statistics / REPAIR")
     repairers: dict[int, Repairer] = {}
     for (seg, t), (pos, model) in zip(positions(len(models), steps), iter_interpolate(models, steps, method)):
