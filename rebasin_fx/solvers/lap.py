@@ -65,7 +65,8 @@ def backend(name: str | None = None) -> str:
     previous = _current
     if name is not None:
         if name not in _SOLVERS:
-            raise RebasinError(f"assignment solver {name!r} is not available; installed: {sorted(_SOLVERS)}")
+            raise RebasinError(f"assignment solver {name!r} is not available; installed: {sorted(_SOLVERS)} "
+                               "(pip install lapx for 'lapx')")
         _current = name
     return previous if name is not None else _current
 
